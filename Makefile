@@ -1,0 +1,41 @@
+# Successor. `make loop` and `make test` do all set-up themselves on a fresh machine.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+READY := $(VENV)/.ready
+TORCH_CPU := torch==2.13.0
+ARGS ?=
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@echo "  extra Hydra overrides: make loop ARGS='judge=oracle loop.max_generations=3'"
+	@echo "  resume a run:          make loop RUN=runs/default/<timestamp>"
+
+# The virtual environment. torch first: if the python3 that runs make already has torch
+# (a GPU machine's CUDA build), the venv reuses it; otherwise it gets the pinned CPU wheel,
+# never a multi-GB CUDA download. A second call finds $(READY) and does nothing.
+$(READY): pyproject.toml
+	python3 -m venv $(VENV)
+	@if python3 -c 'import torch' 2>/dev/null; then \
+		echo "reusing this machine's torch: $$(python3 -c 'import torch; print(torch.__version__)')"; \
+		python3 -c 'import site, sys; print("\n".join(site.getsitepackages()))' > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_host_site.pth; \
+	else \
+		$(PY) -m pip install -q $(TORCH_CPU); \
+	fi
+	$(PY) -m pip install -q -e .
+	@touch $(READY)
+
+venv: $(READY) ## create the virtual environment and install everything (done by loop/test)
+
+loop: $(READY) ## run the successor loop on the default config (RUN=<run folder> resumes it)
+	$(PY) -m pipeline.loop $(if $(RUN),hydra.run.dir=$(RUN) $$(sed -n 's/^- //p' $(RUN)/.hydra/overrides.yaml)) $(ARGS)
+
+test: $(READY) ## run all tests, the slow end-to-end ones included
+	$(PY) -m pytest -q $(ARGS)
+
+test-fast: $(READY) ## run the fast tests only
+	$(PY) -m pytest -q -m 'not slow' $(ARGS)
+
+clean: ## remove the virtual environment (runs/ is kept)
+	rm -rf $(VENV) *.egg-info

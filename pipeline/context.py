@@ -1,0 +1,87 @@
+"""What a stage is handed: the run folder, the task, the held-out ladders, the champion so far."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset, concatenate_datasets
+from omegaconf import DictConfig, OmegaConf
+
+from pipeline.data import load_rows
+from pipeline.logger import NoLogger
+from pipeline.rundir import RunDir, read_json
+from pipeline.splits import Splits
+from tasks import Problem, Task
+
+
+@dataclass
+class Context:
+    """One generation's view of the run. Everything it returns is read back from the run folder,
+    so a resumed run sees exactly what an uninterrupted one would."""
+
+    cfg: DictConfig
+    run: RunDir
+    task: Task
+    splits: Splits
+    device: torch.device
+    logger: NoLogger
+    gen: int = 0
+    _ladders: dict[str, list[Problem]] = field(default_factory=dict)
+
+    # -- folders ---------------------------------------------------------------------------
+    def out(self, stage: str) -> Path:
+        """This generation's folder for `stage`."""
+        return self.run.stage_dir(self.gen, stage)
+
+    def read(self, stage: str, name: str, gen: int | None = None) -> Any:
+        """A JSON output of an earlier stage (this generation unless `gen` is given)."""
+        path = self.run.stage_dir(self.gen if gen is None else gen, stage) / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: stage '{stage}' must run before this one")
+        return read_json(path)
+
+    # -- the champion ----------------------------------------------------------------------
+    def promoted(self, gen: int) -> bool:
+        """Whether generation `gen`'s successor replaced the champion (gen 0 is the seed)."""
+        if gen == 0:
+            return True
+        path = self.run.stage_dir(gen, "verify") / "verdict.json"
+        return path.is_file() and read_json(path)["promoted"]
+
+    @property
+    def champion_gen(self) -> int:
+        """The generation whose model is the champion when this generation starts."""
+        return max(g for g in range(self.gen) if self.promoted(g))
+
+    @property
+    def champion_dir(self) -> Path:
+        return self.run.stage_dir(self.champion_gen, "train") / "model"
+
+    def champion_frontier(self) -> int:
+        """The champion's frontier on the test ladder, as its own gate measured it."""
+        return self.read("verify", "verdict.json", gen=self.champion_gen)["successor_frontier"]
+
+    def recipe(self) -> dict[str, Any]:
+        """The recipe this generation trains with: the select stage's choice when it ran, else the config's."""
+        selected = self.out("select") / "selected.json"
+        if selected.is_file():
+            return read_json(selected)["recipe"]
+        return OmegaConf.to_container(self.cfg.recipe, resolve=True)
+
+    # -- data ------------------------------------------------------------------------------
+    def pool(self) -> Dataset:
+        """Earlier training data: the seed's ground truth plus every promoted generation's curated round."""
+        parts = [load_rows(self.run.stage_dir(g, "curate") / "data") for g in range(self.gen) if self.promoted(g)]
+        return concatenate_datasets([p for p in parts if len(p)])
+
+    def ladder(self, split: str) -> list[Problem]:
+        """Held-out ground-truth items at every level 1..max_level (`test`: the gate only; `dev`: everyone else)."""
+        if split not in self._ladders:
+            ev = self.cfg.eval
+            self._ladders[split] = self.splits.ladder(self.task, split, range(1, ev.max_level + 1), ev.items_per_level, self.cfg.seed)
+        return self._ladders[split]
+
+    def log(self, metrics: dict[str, Any]) -> None:
+        self.logger.log({"gen/step": self.gen, **metrics})

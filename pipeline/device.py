@@ -1,0 +1,20 @@
+"""Where tensors live: one GPU when there is one (with bf16 autocast), else the CPU."""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def pick(name: str = "auto") -> torch.device:
+    """`auto` takes CUDA when available; `cpu`/`cuda` force one."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; plain fp32 on the CPU, where it keeps runs exactly repeatable."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,115 @@
+"""What a run shows: `summary.json`, a short `report.md`, and one plot. A few lines, not a framework."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from pipeline.context import Context  # noqa: E402
+from pipeline.rundir import read_json, write_json  # noqa: E402
+
+
+def _maybe(ctx: Context, stage: str, name: str) -> dict[str, Any]:
+    path = ctx.out(stage) / name
+    return read_json(path) if path.is_file() else {}
+
+
+def generation_record(ctx: Context) -> dict[str, Any]:
+    """One generation's line in summary.json, read back from its stage outputs."""
+    verdict = _maybe(ctx, "verify", "verdict.json")
+    curation = _maybe(ctx, "curate", "curation.json")
+    promoted = bool(verdict.get("promoted", False))
+    front = verdict.get("successor_frontier" if promoted else "champion_frontier", ctx.champion_frontier())
+    seconds = sum(ctx.run.done_summary(ctx.gen, s).get("seconds", 0.0) for s in ctx.cfg.loop.stages if ctx.run.is_done(ctx.gen, s))
+    return {
+        "generation": ctx.gen,
+        "frontier": front,
+        "promoted": promoted,
+        "p_value": verdict.get("p_value"),
+        "reason": verdict.get("reason", "no verify stage ran"),
+        "judge_precision": curation.get("judge_precision"),
+        "judge_recall": curation.get("judge_recall"),
+        "judge_yield": curation.get("judge_yield"),
+        "label_accuracy": curation.get("label_accuracy"),
+        "per_level_accuracy": {int(k): v for k, v in verdict.get("successor_accuracy", {}).items()},
+        "seconds": round(seconds, 1),
+    }
+
+
+def wall_seconds(ctx: Context) -> float:
+    """Time the run has been running, summed over its sessions (a killed run's downtime excluded)."""
+    total, start, last = 0.0, None, None
+    for ev in ctx.run.events():
+        if ev["event"] == "run_start":
+            if start is not None:
+                total += last - start
+            start = ev["time"]
+        last = ev["time"]
+    return round(total + (time.time() - start if start is not None else 0.0), 1)
+
+
+def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None) -> dict[str, Any]:
+    """Write summary.json, report.md and accuracy.png; return the summary."""
+    seed_acc = {int(k): v for k, v in ctx.read("verify", "verdict.json", gen=0)["successor_accuracy"].items()}
+    summary = {
+        "seed_frontier": seed_frontier,
+        "seed_levels": ctx.cfg.seed_model.levels,
+        "stop_reason": reason,
+        "wall_seconds": wall_seconds(ctx),
+        "judge": ctx.cfg.judge._target_.rsplit(".", 1)[-1],
+        "task": ctx.cfg.task._target_.rsplit(".", 1)[-1],
+        "device": str(ctx.device),
+        "seed_per_level_accuracy": seed_acc,
+        "generations": records,
+    }
+    write_json(ctx.run.root / "summary.json", summary)
+    _plot(ctx, seed_acc, records)
+    lines = [
+        f"# Successor run `{ctx.run.root.name}`",
+        "",
+        f"Task {summary['task']}, judge {summary['judge']}, device {summary['device']}. "
+        f"Seed trained on levels 1..{summary['seed_levels']}, frontier {seed_frontier}. "
+        f"Stopped: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
+        "",
+        "![per-level accuracy](accuracy.png)",
+        "",
+        "| gen | frontier | verdict | p-value | label acc | judge precision | judge recall | judge yield | seconds | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
+    for r in records:
+        lines.append(
+            f"| {r['generation']} | {r['frontier']} | {'promoted' if r['promoted'] else 'rejected'} | {fmt(r['p_value'])} | "
+            f"{fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
+        )
+    (ctx.run.root / "report.md").write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]]) -> None:
+    """Left: successor accuracy per level, one line per generation. Right: the champion's frontier."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    rows = [(0, seed_acc, True)] + [(r["generation"], r["per_level_accuracy"], r["promoted"]) for r in records]
+    cmap = plt.get_cmap("viridis")
+    for i, (gen, acc, promoted) in enumerate(rows):
+        levels = sorted(acc)
+        left.plot(levels, [acc[lv] for lv in levels], marker="o", color=cmap(i / max(1, len(rows) - 1)),
+                  linestyle="-" if promoted else ":", label=f"gen {gen}{'' if promoted else ' (rejected)'}")
+    left.axhline(ctx.cfg.stage.verify.gate.threshold, color="grey", linewidth=0.8, linestyle="--")
+    left.axvline(ctx.cfg.seed_model.levels, color="red", linewidth=0.8, linestyle="--", label="seed training length")
+    left.set(xlabel="level (digits)", ylabel="test accuracy", title="accuracy per level by generation", ylim=(-0.02, 1.02))
+    left.legend(fontsize=7)
+    gens = [0] + [r["generation"] for r in records]
+    fronts = [ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]] + [r["frontier"] for r in records]
+    right.step(gens, fronts, where="post", color="black")
+    right.scatter([r["generation"] for r in records], [r["frontier"] for r in records],
+                  c=["green" if r["promoted"] else "red" for r in records], zorder=3)
+    right.set(xlabel="generation", ylabel="champion frontier", title="frontier (green: promoted, red: rejected)")
+    right.set_xticks(gens)
+    fig.tight_layout()
+    fig.savefig(ctx.run.root / "accuracy.png", dpi=100)
+    plt.close(fig)

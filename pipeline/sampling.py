@@ -1,0 +1,59 @@
+"""Batched KV-cache generation: the champion answering prompts, greedily or with temperature."""
+from __future__ import annotations
+
+import torch
+from transformers import PreTrainedTokenizerFast
+
+from pipeline.device import autocast
+
+
+@torch.no_grad()
+def generate(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerFast,
+    prompts: list[str],
+    *,
+    batch_size: int = 512,
+    temperature: float = 0.0,
+    num_samples: int = 1,
+    seed: int = 0,
+) -> list[list[str]]:
+    """For each prompt, `num_samples` answers (text up to EOS). temperature 0 is greedy.
+
+    Prompts are sorted by length so batches carry little left padding; the order of the
+    returned answers matches `prompts`.
+    """
+    device = next(model.parameters()).device
+    model.eval()
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: list[list[str]] = [[] for _ in prompts]
+    generator_seed = seed
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        batch = [prompts[i] for i in idx]
+        enc = tokenizer(batch, return_tensors="pt", padding=True).to(device)
+        sampling = temperature > 0
+        torch.manual_seed(generator_seed + start)
+        with autocast(device):
+            ids = model.generate(
+                **enc,
+                max_new_tokens=max(map(len, batch)) + 2,
+                do_sample=sampling,
+                temperature=temperature if sampling else None,
+                top_k=None,
+                top_p=None,
+                num_return_sequences=num_samples,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            )
+        new = ids[:, enc["input_ids"].shape[1] :].tolist()
+        for row, tokens in enumerate(new):
+            if tokenizer.eos_token_id in tokens:
+                tokens = tokens[: tokens.index(tokenizer.eos_token_id)]
+            out[idx[row // num_samples]].append(tokenizer.decode(tokens, skip_special_tokens=True))
+    return out
+
+
+def greedy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, prompts: list[str], batch_size: int = 512) -> list[str]:
+    """One greedy answer per prompt."""
+    return [a[0] for a in generate(model, tokenizer, prompts, batch_size=batch_size)]

@@ -1,0 +1,49 @@
+"""Stage 1: where is the champion weak? Per-level accuracy on the dev ladder, its frontier, error kinds."""
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.context import Context
+from pipeline.evaluate import frontier, per_level
+from pipeline.model import load
+from pipeline.rundir import write_json
+from pipeline.sampling import greedy
+from pipeline.stages.base import Stage
+
+
+class Weaknesses(Stage):
+    name = "weaknesses"
+
+    def __init__(self, threshold: float = 0.9) -> None:
+        self.threshold = threshold
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        model, tok = load(ctx.champion_dir, ctx.device)
+        items = ctx.ladder("dev")
+        answers = greedy(model, tok, [p.prompt for p in items])
+        correct = [ctx.task.check(p, a) for p, a in zip(items, answers)]
+        acc = per_level(items, correct)
+        front = frontier(acc, self.threshold)
+        errors: dict[int, dict[str, float]] = {}
+        for level in acc:
+            at = [(p, a) for p, a, ok in zip(items, answers, correct) if p.level == level and not ok]
+            malformed = sum(not ctx.task.well_formed(p.prompt, a) for p, a in at)
+            wrong_digits = [sum(x != y for x, y in zip(a, p.answer)) for p, a in at if ctx.task.well_formed(p.prompt, a)]
+            errors[level] = {
+                "errors": len(at),
+                "malformed": malformed,  # wrong length or characters: a format failure
+                "wrong_digits": len(wrong_digits),  # right shape, wrong content
+                "mean_digits_wrong": round(sum(wrong_digits) / len(wrong_digits), 2) if wrong_digits else 0.0,
+            }
+        weak = [
+            {"level": lv, "accuracy": acc[lv], "kind": "malformed" if errors[lv]["malformed"] > errors[lv]["wrong_digits"] else "wrong_digits"}
+            for lv in acc
+            if acc[lv] < self.threshold
+        ]
+        write_json(
+            ctx.out(self.name) / "weaknesses.json",
+            {"champion_gen": ctx.champion_gen, "threshold": self.threshold, "frontier": front, "per_level_accuracy": acc, "errors": errors, "weaknesses": weak},
+        )
+        ctx.log({"weaknesses/frontier": front})
+        nxt = acc.get(front + 1, 0.0)
+        return {"frontier": front, f"acc@{front + 1}": round(nxt, 3)}

@@ -1,0 +1,104 @@
+"""The loop's contract: stages from config, resume at the first unfinished stage, clear errors."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf import open_dict
+
+from pipeline.loop import ConfigError, run_loop
+from tests.conftest import make_cfg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_unknown_stage_is_a_clear_error(tmp_path):
+    cfg = make_cfg(tmp_path, "loop.stages=[weaknesses,curate,polish]")
+    with pytest.raises(ConfigError, match="unknown stage 'polish'.*known stages: curate, train, verify, weaknesses"):
+        run_loop(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_judge_and_malformed_override_are_refused_by_hydra(tmp_path):
+    with pytest.raises(ConfigCompositionException, match="judge"):
+        make_cfg(tmp_path, "judge=telepathy")
+    with pytest.raises(Exception, match="(?i)override|parse|mismatched"):
+        make_cfg(tmp_path, "loop.max_generations=[3")
+
+
+def test_resume_with_a_different_config_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = make_cfg(tmp_path)
+    (run / "run_config.yaml").write_text("seed: 999\n")
+    with pytest.raises(ConfigError, match="different config"):
+        run_loop(cfg, run)
+
+
+def _events(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+
+
+def test_tiny_loop_writes_every_stage_and_resumes_without_redoing_work(tmp_path):
+    cfg = make_cfg(tmp_path, "judge=length", "loop.max_generations=1")
+    run = tmp_path / "run"
+    summary = run_loop(cfg, run)
+    for stage, files in {"weaknesses": ["weaknesses.json"], "curate": ["curation.json", "data", "judged"],
+                         "train": ["train.json", "model/model.safetensors"], "verify": ["verdict.json"]}.items():
+        for name in files:
+            assert (run / "gen_1" / stage / name).exists(), (stage, name)
+        assert (run / "gen_1" / stage / "DONE.json").is_file()
+    assert (run / "report.md").is_file() and (run / "accuracy.png").is_file() and (run / "metrics.jsonl").is_file()
+    assert set(summary) >= {"seed_frontier", "stop_reason", "wall_seconds", "judge", "generations"}
+    gen = summary["generations"][0]
+    assert set(gen) >= {"generation", "frontier", "promoted", "p_value", "judge_precision", "judge_yield", "per_level_accuracy"}
+    assert summary["stop_reason"].startswith("max_generations")
+    # a killed run left gen 1's verify unfinished: only verify runs again
+    (run / "gen_1" / "verify" / "DONE.json").unlink()
+    n_before = len(_events(run))
+    run_loop(cfg, run)
+    rerun = [e["stage"] for e in _events(run)[n_before:] if e["event"] == "stage_start"]
+    assert rerun == ["verify"]
+
+
+def test_swapping_the_judge_with_one_override(tmp_path):
+    cfg = make_cfg(tmp_path, "judge=oracle", "loop.max_generations=1")
+    run_loop(cfg, tmp_path / "run")
+    curation = json.loads((tmp_path / "run" / "gen_1" / "curate" / "curation.json").read_text())
+    assert curation["judge"] == "OracleJudge" and curation["judge_reads_ground_truth"]
+    assert curation["kept"] == 0 or curation["judge_precision"] == 1.0
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_where_it_stopped(tmp_path):
+    """SIGKILL the real command in the middle of generation 1, run it again, and it finishes
+    without redoing any stage that had finished."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pipeline.loop", "experiment=tiny", "logger=none", "recipe.steps=200",
+           f"hydra.run.dir={run}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        events = _events(run) if (run / "events.jsonl").exists() else []
+        if any(e["event"] == "stage_start" and e["stage"] == "train" and e["gen"] == 1 for e in events):
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "gen_1" / "train" / "DONE.json").exists(), "the run finished before it could be killed"
+    finished_before = {(e["gen"], e["stage"]) for e in _events(run) if e["event"] == "stage_finish"}
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    events = _events(run)
+    restarted = [(e["gen"], e["stage"]) for e in events if e["event"] == "stage_start"]
+    assert all(restarted.count(key) == 1 for key in finished_before), "a finished stage ran twice"
+    assert restarted.count((1, "train")) == 2
+    assert events[-1]["event"] == "run_end"
+    assert json.loads((run / "summary.json").read_text())["stop_reason"]
