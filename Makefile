@@ -39,3 +39,6 @@ test-fast: $(READY) ## run the fast tests only
 
 clean: ## remove the virtual environment (runs/ is kept)
 	rm -rf $(VENV) *.egg-info
+
+bench: $(READY) ## measure training and sampling speed on this machine (prints numbers)
+	$(PY) -m pipeline.bench $(ARGS)

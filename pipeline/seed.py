@@ -57,7 +57,7 @@ def make_seed(ctx: Context, console: Console) -> dict[str, Any]:
         recipe = {**OmegaConf.to_container(ctx.cfg.recipe, resolve=True), **OmegaConf.to_container(ctx.cfg.model, resolve=True)}
         info = {"levels": sm.levels, "params": n_params(model), "seconds": round(seconds, 2), "flops": train_flops(n_params(model), curve[-1]["tokens"]),
                 "final_loss": curve[-1]["loss"], "curve": curve, "recipe": recipe, "key": key}
-        target = cached or ctx.run.root / "seed_build"
+        target = cached or ctx.run.stage_dir(0, "seed") / "build"
         with atomic_dir(target) as tmp:
             save(model, tok, tmp / "model")
             save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [p.level for p in problems]}, tmp / "data")

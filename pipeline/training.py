@@ -1,4 +1,4 @@
-"""The training loop: AdamW, linear warmup then cosine decay, loss on the answer and EOS only.
+"""The training loop: AdamW, warmup then a held peak then decay, loss on the answer and EOS only.
 
 Plain PyTorch on purpose (TRL dropped its iterative SFT trainer; this loop is short enough to read).
 Batches are drawn from weighted sources, so "half new data, half earlier data" is one argument.
@@ -54,11 +54,16 @@ def _fit(rows: torch.Tensor, width: int, fill: int) -> torch.Tensor:
     return torch.nn.functional.pad(rows, (0, width - rows.shape[1]), value=fill)
 
 
-def lr_at(step: int, steps: int, lr: float, warmup: int, min_ratio: float = 0.1) -> float:
-    """Linear warmup to `lr`, then cosine decay to `min_ratio * lr`."""
+def lr_at(step: int, steps: int, lr: float, warmup: int, decay: float = 0.3, min_ratio: float = 0.1) -> float:
+    """Warmup-stable-decay: linear warmup to `lr`, hold it, then cosine decay to `min_ratio * lr`
+    over the last `decay` share of the steps. Holding the peak matters here: NoPE addition is
+    learned in a sudden drop of the loss that a schedule decaying from the start can miss."""
     if step < warmup:
         return lr * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
+    start = steps - int(decay * steps)
+    if step < start:
+        return lr
+    progress = (step - start) / max(1, steps - start)
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 

@@ -24,6 +24,11 @@ class ReversedAddition(Task):
         total = int(ra[::-1]) + int(rb[::-1])
         return str(total)[::-1].ljust(max(len(ra), len(rb)) + 1, "0")
 
+    def equivalents(self, prompt: str) -> list[str]:
+        """a + b = b + a: the swapped problem has the same answer."""
+        ra, rb = prompt.rstrip("=").split("+")
+        return [f"{rb}+{ra}="] if ra != rb else []
+
     def answer_length(self, prompt: str) -> int:
         ra, rb = prompt.rstrip("=").split("+")
         return max(len(ra), len(rb)) + 1

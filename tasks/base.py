@@ -54,6 +54,10 @@ class Task(ABC):
         """Whether `answer` has the shape an answer to `prompt` must have (no ground truth)."""
         return len(answer) == self.answer_length(prompt) and all(c in self.alphabet for c in answer)
 
+    def equivalents(self, prompt: str) -> list[str]:
+        """Other prompts that must have the same answer (a symmetry of the task); none by default."""
+        return []
+
     @abstractmethod
     def answer_length(self, prompt: str) -> int:
         """How many characters a correct answer to `prompt` has, read off the prompt alone."""

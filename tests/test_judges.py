@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from pipeline.judges import JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge
+from pipeline.judges import ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge
 from pipeline.model import load
 from pipeline.sampling import greedy
 from tasks.addition import ReversedAddition
@@ -16,7 +16,7 @@ def _input(prompts, labels, truth=None, model=None, tok=None):
 
 def test_only_oracles_declare_ground_truth():
     assert OracleJudge.reads_ground_truth and NoisyOracleJudge.reads_ground_truth
-    assert not any(j.reads_ground_truth for j in (NoJudge, LengthJudge, MajorityJudge))
+    assert not any(j.reads_ground_truth for j in (NoJudge, LengthJudge, MajorityJudge, ConsistencyJudge))
 
 
 def test_none_keeps_all_and_oracle_keeps_exactly_the_correct():
@@ -54,3 +54,21 @@ def test_majority_judge_keeps_labels_its_samples_agree_with(adder):
 def test_majority_judge_validates_its_settings():
     with pytest.raises(ValueError):
         MajorityJudge(k=0)
+
+
+def test_consistency_judge_requires_the_swapped_problem_to_agree(adder):
+    model, tok = load(adder)
+    prompts = [p.prompt for p in TASK.sample(1, 64, random.Random(3)) if TASK.equivalents(p.prompt)]
+    labels = greedy(model, tok, prompts)
+    judge = ConsistencyJudge(k=3, threshold=0.6, temperature=1.0)
+    kept = judge.keep(_input(prompts, labels, model=model, tok=tok))
+    swapped = greedy(model, tok, [TASK.equivalents(p)[0] for p in prompts])
+    # every kept label is also the model's answer to b + a
+    assert all(s == label for s, label, k in zip(swapped, labels, kept) if k)
+    assert sum(kept) >= 0.8 * len(prompts)
+
+
+def test_addition_equivalents_swap_the_operands():
+    assert TASK.equivalents("321+54=") == ["54+321="]
+    assert TASK.equivalents("12+12=") == []
+    assert TASK.solve("54+321=") == TASK.solve("321+54=")

@@ -44,4 +44,4 @@ def test_training_is_deterministic_for_a_seed():
 
 def test_schedule_warms_up_then_decays():
     lrs = [lr_at(s, 100, 1.0, 10) for s in range(100)]
-    assert lrs[0] < lrs[9] == 1.0 and lrs[50] < 1.0 and abs(lrs[-1] - 0.1) < 0.01
+    assert lrs[0] < lrs[9] == 1.0 == lrs[60] and lrs[80] < 1.0 and abs(lrs[-1] - 0.1) < 0.01

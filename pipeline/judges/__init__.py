@@ -8,5 +8,6 @@ the true answers, and the curate stage enforces that.
 from pipeline.judges.base import Judge, JudgeInput
 from pipeline.judges.simple import LengthJudge, NoJudge, NoisyOracleJudge, OracleJudge
 from pipeline.judges.majority import MajorityJudge
+from pipeline.judges.consistency import ConsistencyJudge
 
-__all__ = ["Judge", "JudgeInput", "LengthJudge", "MajorityJudge", "NoJudge", "NoisyOracleJudge", "OracleJudge"]
+__all__ = ["ConsistencyJudge", "Judge", "JudgeInput", "LengthJudge", "MajorityJudge", "NoJudge", "NoisyOracleJudge", "OracleJudge"]
