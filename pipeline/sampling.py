@@ -5,6 +5,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.device import autocast
+from pipeline.training import encode
 
 
 @torch.no_grad()
@@ -57,3 +58,24 @@ def generate(
 def greedy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, prompts: list[str], batch_size: int = 512) -> list[str]:
     """One greedy answer per prompt."""
     return [a[0] for a in generate(model, tokenizer, prompts, batch_size=batch_size)]
+
+
+@torch.no_grad()
+def confidence(
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, prompts: list[str], answers: list[str], batch_size: int = 512
+) -> list[float]:
+    """The model's lowest probability for any token of `answer` (EOS included) after `prompt`:
+    how sure it is of its weakest digit. One teacher-forced forward pass, no sampling."""
+    device = next(model.parameters()).device
+    out: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        enc = encode(tokenizer, prompts[start : start + batch_size], answers[start : start + batch_size])
+        ids, labels = enc.input_ids.to(device), enc.labels.to(device)
+        mask = (torch.arange(ids.shape[1], device=device)[None, :] < enc.lengths.to(device)[:, None]).long()
+        with autocast(device):
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+        target = labels[:, 1:]
+        logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        logp = torch.where(target != -100, logp, torch.zeros_like(logp))
+        out += logp.min(1).values.exp().tolist()
+    return out

@@ -60,7 +60,7 @@ def test_consistency_judge_requires_the_swapped_problem_to_agree(adder):
     model, tok = load(adder)
     prompts = [p.prompt for p in TASK.sample(1, 64, random.Random(3)) if TASK.equivalents(p.prompt)]
     labels = greedy(model, tok, prompts)
-    judge = ConsistencyJudge(k=3, threshold=0.6, temperature=1.0)
+    judge = ConsistencyJudge(min_confidence=0.5)
     kept = judge.keep(_input(prompts, labels, model=model, tok=tok))
     swapped = greedy(model, tok, [TASK.equivalents(p)[0] for p in prompts])
     # every kept label is also the model's answer to b + a

@@ -24,3 +24,15 @@ def test_temperature_sampling_is_seeded_and_varied(adder):
     b = generate(model, tok, prompts, temperature=1.5, num_samples=4, seed=1)
     assert a == b and all(len(s) == 4 for s in a)
     assert any(len(set(s)) > 1 for s in a)  # at a high temperature the samples disagree somewhere
+
+
+def test_confidence_is_high_for_the_models_answer_and_low_for_another(adder):
+    from pipeline.sampling import confidence, greedy
+
+    model, tok = load(adder)
+    prompts = [p.prompt for p in ReversedAddition().sample(1, 32, random.Random(8))]
+    answers = greedy(model, tok, prompts)
+    wrong = [str((int(a[0]) + 5) % 10) + a[1:] for a in answers]
+    sure, unsure = confidence(model, tok, prompts, answers), confidence(model, tok, prompts, wrong)
+    assert all(0.0 <= c <= 1.0 for c in sure + unsure)
+    assert sum(sure) / 32 > 0.8 and max(unsure) < 0.2
