@@ -37,7 +37,7 @@ class Verdict:
 @dataclass
 class Gate:
     alpha: float = 0.05
-    window: int = 2  # how many levels past the champion's frontier count as "frontier levels"
+    window: int = 1  # how many levels past the champion's frontier count as "frontier levels"
     tolerance: float = 0.02  # largest accuracy drop allowed on a mastered level
     threshold: float = 0.9  # accuracy that counts a level as mastered (defines the frontier)
 

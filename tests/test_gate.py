@@ -43,9 +43,10 @@ def test_clearly_better_successor_is_promoted():
     items = ladder()
     champion = correct_up_to(items, CHAMPION)
     successor = [c or (p.level in (5, 6) and random.Random(i).random() < 0.8) for i, (p, c) in enumerate(zip(items, champion))]
-    v = Gate().decide(items, champion, successor)
+    v = Gate(window=2).decide(items, champion, successor)
     assert v.promoted, v.reason
     assert v.gate_levels == [5, 6] and v.p_value < 1e-6 and v.successor_frontier >= v.champion_frontier
+    assert Gate().decide(items, champion, successor).gate_levels == [5]  # default: the next level only
 
 
 def test_successor_that_regresses_on_a_lower_level_is_rejected():
