@@ -1,5 +1,6 @@
 # Successor. `make loop` and `make test` do all set-up themselves on a fresh machine.
 .DEFAULT_GOAL := help
+.PHONY: help venv loop test test-fast bench clean
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python

@@ -72,5 +72,8 @@ def make_seed(ctx: Context, console: Console) -> dict[str, Any]:
     correct = correctness(*load(ctx.run.stage_dir(0, "train") / "model", ctx.device), ctx.task, items)
     acc = per_level(items, correct)
     front = frontier(acc, ctx.cfg.stage.verify.gate.threshold)
+    if front < sm.levels:
+        console.print(f"[yellow]warning: the seed masters levels 1..{front} only, not 1..{sm.levels}: "
+                      f"it has not finished learning (raise seed_model.steps)[/yellow]")
     write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", {"promoted": True, "reason": "the seed is the first champion", "successor_frontier": front, "successor_accuracy": acc})
     return {"frontier": front, "seconds": info["seconds"], "reused": "reused_from" in info}

@@ -18,11 +18,12 @@ CONF = str(Path(__file__).resolve().parents[1] / "conf")
 transformers.utils.logging.disable_progress_bar()
 
 
-def make_cfg(tmp_path: Path, *overrides: str) -> DictConfig:
-    """The real config composed with the `tiny` experiment, paths pointed into `tmp_path`."""
+def make_cfg(tmp_path: Path, *overrides: str, experiment: str | None = "tiny") -> DictConfig:
+    """The real config composed with an experiment preset (`tiny` unless told), paths pointed into `tmp_path`."""
     GlobalHydra.instance().clear()
+    preset = [f"experiment={experiment}"] if experiment else []
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=tiny", "logger=none", *overrides])
+        cfg = compose("config", overrides=[*preset, "logger=none", *overrides])
     with open_dict(cfg):
         cfg.cache_dir = str(tmp_path / "cache") if cfg.cache_dir else None
     GlobalHydra.instance().clear()

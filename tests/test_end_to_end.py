@@ -19,9 +19,10 @@ from tests.conftest import make_cfg
 def test_oracle_loop_promotes_a_better_successor(tmp_path):
     cfg = make_cfg(
         tmp_path,
-        "experiment=null", "judge=oracle", "cache_dir=null",
+        "judge=oracle", "cache_dir=null",
         "loop.max_generations=2", "recipe.steps=150", "stage.curate.n_problems=2048",
         "eval.items_per_level=100", "eval.max_level=8",
+        experiment=None,
     )
     run = tmp_path / "run"
     summary = run_loop(cfg, run)

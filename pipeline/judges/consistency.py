@@ -3,10 +3,11 @@
 A label is kept when (1) it has the right shape, (2) the champion gives the same answer to
 every equivalent form of the problem (for addition, a + b and b + a) and (3) on the problem
 and on every equivalent form, the champion gives each token of the label a probability of at
-least `min_confidence`. The two signals fail on different items, so together they filter far
-better than either: on one run's level-6 labels (88% correct) the swap alone kept labels that
-were 91% correct, the pair 99% (README, "Judges"). With the oracle judge the same loop gains a
-level per generation, so label precision is what decides how far the loop gets.
+least `min_confidence`. The two signals fail on different items (a model that is sure of a
+wrong carry often answers the swapped problem differently, and a model that answers both
+forms alike is not always sure), so together they filter far better than either. With the
+oracle judge the same loop gains about a level per generation: label precision is what
+decides how far a loop without ground truth gets.
 """
 from __future__ import annotations
 
