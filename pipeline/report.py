@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.context import Context  # noqa: E402
 from pipeline.rundir import read_json, write_json  # noqa: E402
@@ -110,6 +111,7 @@ def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]
                   c=["green" if r["promoted"] else "red" for r in records], zorder=3)
     right.set(xlabel="generation", ylabel="champion frontier", title="frontier (green: promoted, red: rejected)")
     right.set_xticks(gens)
+    right.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(ctx.run.root / "accuracy.png", dpi=100)
     plt.close(fig)
