@@ -64,10 +64,7 @@ class Context:
         return self.read("verify", "verdict.json", gen=self.champion_gen)["successor_frontier"]
 
     def recipe(self) -> dict[str, Any]:
-        """The recipe this generation trains with: the select stage's choice when it ran, else the config's."""
-        selected = self.out("select") / "selected.json"
-        if selected.is_file():
-            return read_json(selected)["recipe"]
+        """The recipe this generation trains with (the config's `recipe:`)."""
         return OmegaConf.to_container(self.cfg.recipe, resolve=True)
 
     # -- data ------------------------------------------------------------------------------
