@@ -63,14 +63,26 @@ class Context:
         """The champion's frontier on the test ladder, as its own gate measured it."""
         return self.read("verify", "verdict.json", gen=self.champion_gen)["successor_frontier"]
 
+    def champion_recipe(self) -> dict[str, Any]:
+        """The recipe that trained the champion (the config's `recipe:` while the seed is champion)."""
+        if self.champion_gen == 0:
+            return OmegaConf.to_container(self.cfg.recipe, resolve=True)
+        return self.read("train", "train.json", gen=self.champion_gen)["recipe"]
+
     def recipe(self) -> dict[str, Any]:
-        """The recipe this generation trains with (the config's `recipe:`)."""
-        return OmegaConf.to_container(self.cfg.recipe, resolve=True)
+        """The recipe this generation curates and trains with: the select stage's choice when it ran,
+        else the champion's recipe (so a loop without the research stages keeps one recipe)."""
+        selected = self.out("select") / "selected.json"
+        return read_json(selected)["recipe"] if selected.is_file() else self.champion_recipe()
 
     # -- data ------------------------------------------------------------------------------
+    def pool_paths(self) -> list[Path]:
+        """The folders `pool()` concatenates, oldest first."""
+        return [self.run.stage_dir(g, "curate") / "data" for g in range(self.gen) if self.promoted(g)]
+
     def pool(self) -> Dataset:
         """Earlier training data: the seed's ground truth plus every promoted generation's curated round."""
-        parts = [load_rows(self.run.stage_dir(g, "curate") / "data") for g in range(self.gen) if self.promoted(g)]
+        parts = [load_rows(p) for p in self.pool_paths()]
         return concatenate_datasets([p for p in parts if len(p)])
 
     def ladder(self, split: str) -> list[Problem]:

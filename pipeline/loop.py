@@ -73,12 +73,13 @@ def _flat(cfg: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): cfg}
 
 
-def run_stage(ctx: Context, stage: Stage) -> None:
-    """Run one stage unless it already finished; a half-written folder from a killed run is cleared first."""
+def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
+    """Run one stage unless it already finished; a half-written folder from a killed run is cleared first.
+    Returns the stage's summary (read back from its done marker when it ran earlier)."""
     run, gen = ctx.run, ctx.gen
     if run.is_done(gen, stage.name):
         console.print(f"  [dim]gen {gen} {stage.name:<11} done earlier, skipped[/dim]")
-        return
+        return run.done_summary(gen, stage.name)
     shutil.rmtree(run.stage_dir(gen, stage.name), ignore_errors=True)
     run.event("stage_start", gen=gen, stage=stage.name)
     start = time.time()
@@ -88,6 +89,7 @@ def run_stage(ctx: Context, stage: Stage) -> None:
     run.event("stage_finish", gen=gen, stage=stage.name, **summary)
     shown = " ".join(f"{k}={v}" for k, v in summary.items() if k != "seconds")
     console.print(f"  gen {gen} {stage.name:<11} {summary['seconds']:6.1f}s  {shown}")
+    return summary
 
 
 def stop_reason(records: list[dict[str, Any]], cfg: DictConfig) -> str | None:
@@ -95,6 +97,8 @@ def stop_reason(records: list[dict[str, Any]], cfg: DictConfig) -> str | None:
     streak = 0
     for rec in records:
         streak = 0 if rec["promoted"] else streak + 1
+    if records and records[-1]["blocked"] and cfg.loop.stop_on_block:
+        return f"blocked by review in generation {records[-1]['generation']} (loop.stop_on_block)"
     if streak >= cfg.loop.patience:
         return f"plateau: {streak} rejected successors in a row (patience {cfg.loop.patience})"
     if len(records) >= cfg.loop.max_generations:
@@ -128,7 +132,10 @@ def run_loop(cfg: DictConfig, root: Path) -> dict[str, Any]:
             ctx.gen = len(records) + 1
             start = time.time()
             for stage in stages:
-                run_stage(ctx, stage)
+                blocked = run_stage(ctx, stage).get("blocked")
+                if blocked:  # a stage refused this generation's training run: no successor, not a crash
+                    console.print(f"  [yellow]gen {ctx.gen} blocked by {stage.name}:[/yellow] {blocked}")
+                    break
             rec = generation_record(ctx)
             records.append(rec)
             _print_generation(rec, time.time() - start)

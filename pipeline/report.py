@@ -15,7 +15,12 @@ from pipeline.rundir import read_json, write_json  # noqa: E402
 
 
 def _maybe(ctx: Context, stage: str, name: str) -> dict[str, Any]:
-    path = ctx.out(stage) / name
+    return _maybe_gen(ctx, ctx.gen, stage, name)
+
+
+def _maybe_gen(ctx: Context, gen: int, stage: str, name: str) -> dict[str, Any]:
+    """A stage output of generation `gen`, or {} when that stage did not run."""
+    path = ctx.run.stage_dir(gen, stage) / name
     return read_json(path) if path.is_file() else {}
 
 
@@ -23,21 +28,28 @@ def generation_record(ctx: Context) -> dict[str, Any]:
     """One generation's line in summary.json, read back from its stage outputs."""
     verdict = _maybe(ctx, "verify", "verdict.json")
     curation = _maybe(ctx, "curate", "curation.json")
+    selected = _maybe(ctx, "select", "selected.json")
+    done = {s: ctx.run.done_summary(ctx.gen, s) for s in ctx.cfg.loop.stages if ctx.run.is_done(ctx.gen, s)}
+    blocked = next((f"blocked by {s}: {d['blocked']}" for s, d in done.items() if d.get("blocked")), None)
     promoted = bool(verdict.get("promoted", False))
     front = verdict.get("successor_frontier" if promoted else "champion_frontier", ctx.champion_frontier())
-    seconds = sum(ctx.run.done_summary(ctx.gen, s).get("seconds", 0.0) for s in ctx.cfg.loop.stages if ctx.run.is_done(ctx.gen, s))
+    flops = {s: d["flops"] for s, d in done.items() if "flops" in d}
     return {
         "generation": ctx.gen,
         "frontier": front,
         "promoted": promoted,
+        "blocked": blocked is not None,
         "p_value": verdict.get("p_value"),
-        "reason": verdict.get("reason", "no verify stage ran"),
+        "reason": blocked or verdict.get("reason", "no verify stage ran"),
         "judge_precision": curation.get("judge_precision"),
         "judge_recall": curation.get("judge_recall"),
         "judge_yield": curation.get("judge_yield"),
         "label_accuracy": curation.get("label_accuracy"),
         "per_level_accuracy": {int(k): v for k, v in verdict.get("successor_accuracy", {}).items()},
-        "seconds": round(seconds, 1),
+        "seconds": round(sum(d.get("seconds", 0.0) for d in done.values()), 1),
+        "selected": {"id": selected.get("id", "champion"), "rationale": selected.get("rationale", "no select stage ran"),
+                     "reason": selected.get("reason"), "recipe": ctx.recipe()},
+        "compute": {"seconds": {s: d.get("seconds", 0.0) for s, d in done.items()}, "flops": flops, "total_flops": sum(flops.values())},
     }
 
 
@@ -65,6 +77,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "task": ctx.cfg.task._target_.rsplit(".", 1)[-1],
         "device": str(ctx.device),
         "seed_per_level_accuracy": seed_acc,
+        "total_flops": sum(r["compute"]["total_flops"] for r in records),
         "generations": records,
     }
     write_json(ctx.run.root / "summary.json", summary)
@@ -83,10 +96,20 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
     ]
     fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
     for r in records:
+        verdict = "blocked" if r["blocked"] else ("promoted" if r["promoted"] else "rejected")
         lines.append(
-            f"| {r['generation']} | {r['frontier']} | {'promoted' if r['promoted'] else 'rejected'} | {fmt(r['p_value'])} | "
+            f"| {r['generation']} | {r['frontier']} | {verdict} | {fmt(r['p_value'])} | "
             f"{fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
         )
+    lines += ["", "## Research stages and compute", "",
+              "| gen | selected | rationale | why selected | pilots (dev accuracy at frontier+1: estimate [low, high]) | compute (s) | training PFLOP |",
+              "|---|---|---|---|---|---|---|"]
+    for r in records:
+        pilots = _maybe_gen(ctx, r["generation"], "interpret", "interpretation.json").get("ranked", [])
+        shown = "; ".join(f"{p['id']} {p['estimate']:.2f} [{p['estimate_low']:.2f}, {p['estimate_high']:.2f}]" for p in pilots) or "-"
+        sel = r["selected"]
+        lines.append(f"| {r['generation']} | {sel['id']} | {sel['rationale']} | {sel['reason'] or '-'} | {shown} | "
+                     f"{r['seconds']:.0f} | {r['compute']['total_flops'] / 1e15:.3g} |")
     (ctx.run.root / "report.md").write_text("\n".join(lines) + "\n")
     return summary
 

@@ -29,6 +29,12 @@ class ReversedAddition(Task):
         ra, rb = prompt.rstrip("=").split("+")
         return [f"{rb}+{ra}="] if ra != rb else []
 
+    def stratum(self, prompt: str) -> str:
+        """The operand lengths, shorter first: a 7-digit plus a 7-digit number is much harder for a
+        length-generalising model than a 7-digit plus a 1-digit one, at the same level."""
+        ra, rb = prompt.rstrip("=").split("+")
+        return "{}x{}".format(*sorted((len(ra), len(rb))))
+
     def answer_length(self, prompt: str) -> int:
         ra, rb = prompt.rstrip("=").split("+")
         return max(len(ra), len(rb)) + 1

@@ -54,6 +54,11 @@ class Task(ABC):
         """Whether `answer` has the shape an answer to `prompt` must have (no ground truth)."""
         return len(answer) == self.answer_length(prompt) and all(c in self.alphabet for c in answer)
 
+    def stratum(self, prompt: str) -> str:
+        """Which kind of problem this is, finer than its level, so curation can cover every kind
+        (for addition: the two operand lengths). By default the answer length."""
+        return str(self.answer_length(prompt))
+
     def equivalents(self, prompt: str) -> list[str]:
         """Other prompts that must have the same answer (a symmetry of the task); none by default."""
         return []

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_unknown_stage_is_a_clear_error(tmp_path):
     cfg = make_cfg(tmp_path, "loop.stages=[weaknesses,curate,polish]")
-    with pytest.raises(ConfigError, match="unknown stage 'polish'.*known stages: curate, train, verify, weaknesses"):
+    with pytest.raises(ConfigError, match="unknown stage 'polish'.*known stages: build, curate, experiment, interpret, propose, review, select, train, verify, weaknesses"):
         run_loop(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
@@ -47,11 +47,15 @@ def _events(run: Path) -> list[dict]:
 
 
 def test_tiny_loop_writes_every_stage_and_resumes_without_redoing_work(tmp_path):
-    cfg = make_cfg(tmp_path, "judge=length", "loop.max_generations=1")
+    cfg = make_cfg(tmp_path, "judge=length", "loop.max_generations=1", "stage.review.max_label_error=1.0")  # tiny labels are bad: let them through
     run = tmp_path / "run"
     summary = run_loop(cfg, run)
-    for stage, files in {"weaknesses": ["weaknesses.json"], "curate": ["curation.json", "data", "judged"],
-                         "train": ["train.json", "model/model.safetensors"], "verify": ["verdict.json"]}.items():
+    outputs = {"weaknesses": ["weaknesses.json"], "propose": ["candidates.json"], "build": ["built.json"],
+               "experiment": ["experiment.json", "pilots"], "interpret": ["interpretation.json"], "select": ["selected.json"],
+               "curate": ["curation.json", "data", "judged"], "review": ["review.json"],
+               "train": ["train.json", "model/model.safetensors"], "verify": ["verdict.json"]}
+    assert list(outputs) == list(cfg.loop.stages)  # the default chain is all ten stages, in the article's order
+    for stage, files in outputs.items():
         for name in files:
             assert (run / "gen_1" / stage / name).exists(), (stage, name)
         assert (run / "gen_1" / stage / "DONE.json").is_file()
@@ -59,6 +63,8 @@ def test_tiny_loop_writes_every_stage_and_resumes_without_redoing_work(tmp_path)
     assert set(summary) >= {"seed_frontier", "stop_reason", "wall_seconds", "judge", "generations"}
     gen = summary["generations"][0]
     assert set(gen) >= {"generation", "frontier", "promoted", "p_value", "judge_precision", "judge_yield", "per_level_accuracy"}
+    assert gen["selected"]["id"] and set(gen["selected"]["recipe"]) >= {"steps", "lr", "new_share", "warm_start"}
+    assert gen["compute"]["flops"]["train"] > 0 and gen["compute"]["flops"]["experiment"] > 0 and gen["compute"]["seconds"]["review"] >= 0
     assert summary["stop_reason"].startswith("max_generations")
     # a killed run left gen 1's verify unfinished: only verify runs again
     (run / "gen_1" / "verify" / "DONE.json").unlink()
@@ -66,6 +72,18 @@ def test_tiny_loop_writes_every_stage_and_resumes_without_redoing_work(tmp_path)
     run_loop(cfg, run)
     rerun = [e["stage"] for e in _events(run)[n_before:] if e["event"] == "stage_start"]
     assert rerun == ["verify"]
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_a_review_block_skips_training_and_the_loop_goes_on_or_stops_as_configured(tmp_path, stop):
+    # the length judge keeps a tiny model's wrong labels; the audit catches them
+    cfg = make_cfg(tmp_path, "judge=length", "loop.max_generations=2", "loop.patience=5", f"loop.stop_on_block={str(stop).lower()}")
+    summary = run_loop(cfg, tmp_path / "run")
+    gens = summary["generations"]
+    assert len(gens) == (1 if stop else 2)
+    assert all(g["blocked"] and not g["promoted"] and g["reason"].startswith("blocked by review: label error") for g in gens)
+    assert not (tmp_path / "run" / "gen_1" / "train").exists() and not (tmp_path / "run" / "gen_1" / "verify").exists()
+    assert summary["stop_reason"].startswith("blocked by review" if stop else "max_generations")
 
 
 def test_swapping_the_judge_with_one_override(tmp_path):

@@ -1,6 +1,7 @@
 """The judge interface."""
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -28,6 +29,18 @@ class Judge(ABC):
 
     #: True only for judges that are allowed the hidden answers (upper bounds)
     reads_ground_truth: bool = False
+    #: the attribute a recipe's `judge_threshold` sets (None: this judge has no threshold)
+    threshold_field: str | None = None
+
+    def with_threshold(self, threshold: float | None) -> "Judge":
+        """This judge with its threshold replaced (itself when `threshold` is None), so a recipe can tune it."""
+        if threshold is None:
+            return self
+        if self.threshold_field is None:
+            raise ValueError(f"{type(self).__name__} has no threshold; the recipe's judge_threshold must be null")
+        judge = copy.copy(self)
+        setattr(judge, self.threshold_field, float(threshold))
+        return judge
 
     @abstractmethod
     def keep(self, inp: JudgeInput) -> list[bool]:

@@ -11,6 +11,8 @@ from pipeline.sampling import generate
 
 
 class MajorityJudge(Judge):
+    threshold_field = "threshold"
+
     def __init__(self, k: int = 5, threshold: float = 0.8, temperature: float = 1.0, require_format: bool = True) -> None:
         if k < 1 or not 0.0 < threshold <= 1.0 or temperature <= 0:
             raise ValueError(f"majority judge needs k >= 1, 0 < threshold <= 1, temperature > 0 (got {k}, {threshold}, {temperature})")

@@ -56,4 +56,4 @@ class Train(Stage):
             "curve": curve,
         }
         write_json(out / "train.json", stats)
-        return {"final_loss": round(stats["final_loss"], 4), "steps_per_s": round(recipe["steps"] / seconds, 2)}
+        return {"final_loss": round(stats["final_loss"], 4), "steps_per_s": round(recipe["steps"] / seconds, 2), "flops": stats["flops"]}

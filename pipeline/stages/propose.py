@@ -1,0 +1,28 @@
+"""Stage 2: what to try. The proposer turns the weaknesses report into K candidate recipes,
+the champion's own recipe first as the control."""
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.context import Context
+from pipeline.proposers import Proposer
+from pipeline.rundir import read_json, write_json
+from pipeline.stages.base import Stage
+
+
+class Propose(Stage):
+    name = "propose"
+
+    def __init__(self, proposer: Proposer, k: int = 3) -> None:
+        self.proposer, self.k = proposer, k
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        report = ctx.read("weaknesses", "weaknesses.json")
+        earlier = [ctx.run.stage_dir(g, "weaknesses") / "weaknesses.json" for g in range(1, ctx.gen)]
+        history = [read_json(p) for p in earlier if p.is_file()]  # "frontier stuck" needs the past reports
+        champion = ctx.champion_recipe()
+        candidates = self.proposer.propose(report, champion, history, self.k, seed=ctx.cfg.seed * 1000 + ctx.gen)
+        write_json(ctx.out(self.name) / "candidates.json",
+                   {"champion_recipe": champion, "weaknesses": report["weaknesses"], "candidates": candidates})
+        ctx.log({"propose/candidates": len(candidates)})
+        return {"candidates": len(candidates)}

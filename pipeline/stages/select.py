@@ -1,0 +1,99 @@
+"""Stage 6: choose this generation's recipe from the interpreted pilots.
+
+A candidate is eligible when it carries none of the `exclude` flags and its estimate beats the
+champion candidate's by more than `margin` x the seed spread; among the eligible, `GainPerCompute`
+takes the best predicted gain per full-budget PFLOP and `BestEstimate` the best estimate. With
+nothing eligible the champion's recipe stays: a difference within seed noise is no reason to change.
+The choice is written with its recipe, so `ctx.recipe()` hands it to curate and train.
+"""
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+from pipeline.context import Context
+from pipeline.rundir import read_json, write_json
+from pipeline.stages.base import Stage
+
+CONTROL = "champion"
+
+
+def gain_per_pflop(row: dict[str, Any], gain: float) -> float:
+    return gain / (row["full_flops"] / 1e15)
+
+
+class Select(Stage):
+    name = "select"
+    #: what `score` ranks by, in words (for the reason)
+    criterion: str
+
+    def __init__(self, margin: float = 1.0, exclude: tuple[str, ...] = ("diverged", "rising_loss", "unstable")) -> None:
+        self.margin, self.exclude = margin, tuple(exclude)
+
+    @abstractmethod
+    def score(self, row: dict[str, Any], gain: float) -> float:
+        """Higher is better, among eligible candidates."""
+
+    def choose(self, interp: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """The chosen row of interpretation.json (None: no champion pilot and nothing eligible) and why."""
+        rows, spread = interp["ranked"], interp["seed_spread"]
+        control = next((r for r in rows if r["id"] == CONTROL), None)
+        if control is None:
+            return None, "no pilot of the champion's recipe to compare with: keeping the champion's recipe"
+        base, need = control["estimate"], self.margin * spread
+        eligible = [r for r in rows if r["id"] != CONTROL and not set(r["flags"]) & set(self.exclude) and r["estimate"] - base > need]
+        if not eligible:
+            reason = f"no candidate beats the champion's estimate {base:.3f} by more than {need:.3f} (seed spread)"
+            best = max((r for r in rows if r["id"] != CONTROL), key=lambda r: r["estimate"], default=None)
+            if best:
+                reason += f"; best other: '{best['id']}' at {best['estimate'] - base:+.3f} (flags: {', '.join(best['flags']) or 'none'})"
+            return control, reason + ": keeping the champion's recipe"
+        pick = max(eligible, key=lambda r: self.score(r, r["estimate"] - base))
+        gain = pick["estimate"] - base
+        return pick, (
+            f"'{pick['id']}' is predicted {gain:+.3f} over the champion ({pick['estimate']:.3f} vs {base:.3f}) at level "
+            f"{interp['target_level']}, beyond the seed spread {need:.3f}; best {self.criterion} of {len(eligible)} eligible "
+            f"({gain_per_pflop(pick, gain):.1f} per PFLOP)"
+        )
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        interp = ctx.read("interpret", "interpretation.json")
+        built = {b["id"]: b for b in ctx.read("build", "built.json")["built"]}
+        row, reason = self.choose(interp)
+        cid = row["id"] if row else CONTROL
+        recipe = built[cid]["recipe"] if cid in built else ctx.champion_recipe()
+        control = next((r for r in interp["ranked"] if r["id"] == CONTROL), None)
+        gain = row["estimate"] - control["estimate"] if row and control else 0.0
+        proposals = ctx.out("propose") / "candidates.json"
+        rationale = {c["id"]: c["rationale"] for c in read_json(proposals)["candidates"]} if proposals.is_file() else {}
+        selected = {
+            "id": cid,
+            "recipe": recipe,
+            "rationale": rationale.get(cid, ""),
+            "reason": reason,
+            "predicted_gain": gain,
+            "champion_estimate": control["estimate"] if control else None,
+            "gain_per_pflop": gain_per_pflop(row, gain) if row else 0.0,
+            "criterion": self.criterion,
+        }
+        write_json(ctx.out(self.name) / "selected.json", selected)
+        ctx.log({"select/predicted_gain": gain, "select/changed": int(cid != CONTROL)})
+        return {"selected": cid, "predicted_gain": round(gain, 4)}
+
+
+class GainPerCompute(Select):
+    """The most predicted gain per PFLOP of full-budget training."""
+
+    criterion = "gain per compute"
+
+    def score(self, row: dict[str, Any], gain: float) -> float:
+        return gain_per_pflop(row, gain)
+
+
+class BestEstimate(Select):
+    """The highest estimate, whatever it costs."""
+
+    criterion = "estimate"
+
+    def score(self, row: dict[str, Any], gain: float) -> float:
+        return row["estimate"]

@@ -1,0 +1,130 @@
+"""Interpret ranks and flags hand-made pilot records; select keeps the champion unless a gain beats the seed spread."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from pipeline.context import Context
+from pipeline.logger import NoLogger
+from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.splits import Splits
+from pipeline.stages.interpret import Extrapolate, LastPoint
+from pipeline.stages.select import BestEstimate, GainPerCompute
+from tests.conftest import make_cfg
+from tests.test_experiment import choose
+
+RECIPE = {"warm_start": True, "hidden": 64, "layers": 4, "heads": 4, "steps": 200, "batch_size": 256, "lr": 1e-3,
+          "warmup": 20, "new_share": 0.5, "temperature": 0.0, "judge_threshold": None}
+
+
+def make_ctx(tmp_path: Path, *overrides: str) -> Context:
+    cfg = make_cfg(tmp_path, choose("stage/interpret", "extrapolate"), choose("stage/select", "gain_per_compute"), *overrides)
+    run = RunDir(tmp_path / "run")
+    logger = NoLogger()
+    logger.start(run.root, "test", {})
+    return Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), logger, gen=1)
+
+
+def pilot(cid: str, seed: int, target: list[float], losses: list[float | None], **recipe) -> dict:
+    """A pilot record as experiment writes it: frontier 3 (acc 0.95), target level 4 at steps 10, 20, 30."""
+    checkpoints = [{"step": s, "tokens": 0, "loss": 0.1, "acc": {"3": 0.95, "4": a}} for s, a in zip((10, 20, 30), target)]
+    return {"id": cid, "seed": seed, "recipe": {**RECIPE, **recipe}, "steps": 30, "batch_size": 128, "items": {"3": 400, "4": 400},
+            "curve": [{"step": i, "loss": x} for i, x in enumerate(losses)], "checkpoints": checkpoints,
+            "final_acc": checkpoints[-1]["acc"], "flops": 1e9, "seconds": 1.0, "diverged": any(x is None for x in losses)}
+
+
+FALLING = [0.5, 0.3, 0.2]
+RECORDS = [
+    pilot("champion", 0, [0.50, 0.50, 0.50], FALLING), pilot("champion", 1, [0.48, 0.49, 0.50], FALLING),
+    pilot("good", 0, [0.40, 0.50, 0.60], FALLING), pilot("good", 1, [0.42, 0.52, 0.60], FALLING),
+    pilot("nan", 0, [0.0, 0.0, 0.0], [0.5, None, None], lr=1.0), pilot("nan", 1, [0.0, 0.0, 0.0], [0.5, 2.0, None], lr=1.0),
+    pilot("noisy", 0, [0.2, 0.2, 0.2], FALLING), pilot("noisy", 1, [0.7, 0.7, 0.7], FALLING),
+    pilot("rising", 0, [0.5, 0.5, 0.5], [0.1, 0.5, 1.0]), pilot("rising", 1, [0.5, 0.5, 0.5], [0.1, 0.6, 1.2]),
+]
+
+
+def write_experiment(ctx: Context, records: list[dict]) -> None:
+    out = ctx.out("experiment")
+    index = []
+    for rec in records:
+        name = f"pilots/{rec['id']}-s{rec['seed']}.json"
+        write_json(out / name, rec)
+        index.append({"id": rec["id"], "seed": rec["seed"], "file": name, "final_acc": rec["final_acc"], "flops": rec["flops"],
+                      "seconds": 1.0, "diverged": rec["diverged"]})
+    write_json(out / "experiment.json", {"pilot_steps": 30, "seeds": [0, 1], "levels": [3, 4], "frontier": 3, "pilots": index})
+
+
+def test_interpret_ranks_by_extrapolated_estimate_and_flags_bad_pilots(tmp_path):
+    ctx = make_ctx(tmp_path)
+    write_experiment(ctx, RECORDS)
+    instantiate(ctx.cfg.stage.interpret).run(ctx)
+    result = read_json(ctx.out("interpret") / "interpretation.json")
+    assert result["frontier"] == 3 and result["target_level"] == 4
+    rows = {r["id"]: r for r in result["ranked"]}
+    assert [r["id"] for r in result["ranked"]][0] == "good"
+    assert [r["estimate"] for r in result["ranked"]] == sorted((r["estimate"] for r in result["ranked"]), reverse=True)
+    # seed 0 of "good": 0.4 + 0.1 x log2(step / 10), at the recipe's 200 steps
+    assert rows["good"]["estimate"] > 0.8 and rows["good"]["slope"] == pytest.approx(1000 * 0.0095)
+    assert rows["good"]["acc_mean"] == pytest.approx(0.60) and rows["good"]["acc_frontier"] == pytest.approx(0.95)
+    assert rows["good"]["full_flops"] == pytest.approx(1e9 * 200 * 256 / (30 * 128)) and rows["good"]["flops"] == 2e9
+    assert rows["nan"]["flags"] == ["diverged"]
+    assert rows["noisy"]["flags"] == ["unstable"] and rows["noisy"]["acc_std"] == pytest.approx(math.sqrt(0.125))
+    assert rows["rising"]["flags"] == ["rising_loss"]
+    assert rows["champion"]["flags"] == [] and rows["good"]["flags"] == []
+    for r in result["ranked"]:
+        assert 0.0 <= r["estimate_low"] <= r["estimate"] <= r["estimate_high"] <= 1.0
+    assert math.sqrt(0.5 * 0.5 / 400) <= result["seed_spread"] < 0.05  # sampling error floor; "noisy" is not pooled
+    assert "| 1 | good |" in (ctx.out("interpret") / "table.md").read_text()
+
+
+def test_last_point_takes_the_final_accuracy_as_the_estimate():
+    result = LastPoint().interpret(RECORDS, 3, [3, 4])
+    rows = {r["id"]: r for r in result["ranked"]}
+    assert rows["good"]["estimate"] == pytest.approx(0.60) and rows["champion"]["estimate"] == pytest.approx(0.50)
+    assert Extrapolate().interpret(RECORDS, 3, [3, 4])["ranked"][0]["estimate"] > rows["good"]["estimate"]
+
+
+def row(cid: str, estimate: float, full_flops: float = 1e12, flags: tuple[str, ...] = ()) -> dict:
+    return {"id": cid, "estimate": estimate, "full_flops": full_flops, "flags": list(flags)}
+
+
+def select(ctx: Context, stage, rows: list[dict], spread: float = 0.05) -> dict:
+    write_json(ctx.out("interpret") / "interpretation.json", {"frontier": 3, "target_level": 4, "ranked": rows, "seed_spread": spread})
+    built = [{"id": r["id"], "recipe": {**RECIPE, "lr": 1e-3 * (i + 1)}} for i, r in enumerate(rows)]
+    write_json(ctx.out("build") / "built.json", {"built": built, "dropped": []})
+    stage.run(ctx)
+    return read_json(ctx.out("select") / "selected.json")
+
+
+def test_select_keeps_the_champion_when_gains_are_within_the_seed_spread(tmp_path):
+    ctx = make_ctx(tmp_path)
+    stage = instantiate(ctx.cfg.stage.select)
+    chosen = select(ctx, stage, [row("a", 0.53), row("champion", 0.50), row("b", 0.40), row("wild", 0.95, flags=("diverged",))])
+    assert chosen["id"] == "champion" and chosen["predicted_gain"] == 0.0 and chosen["champion_estimate"] == 0.50
+    assert "keeping the champion" in chosen["reason"] and chosen["recipe"] == ctx.recipe() and ctx.recipe()["lr"] == 2e-3
+
+
+def test_select_takes_a_gain_beyond_the_spread_and_ctx_recipe_follows(tmp_path):
+    ctx = make_ctx(tmp_path)
+    chosen = select(ctx, GainPerCompute(), [row("a", 0.62), row("champion", 0.50)])
+    assert chosen["id"] == "a" and chosen["predicted_gain"] == pytest.approx(0.12)
+    assert chosen["gain_per_pflop"] == pytest.approx(0.12 / 1e-3) and "'a'" in chosen["reason"]
+    assert ctx.recipe() == chosen["recipe"] and ctx.recipe()["lr"] == 1e-3
+
+
+def test_gain_per_compute_prefers_the_cheaper_recipe_and_best_estimate_ignores_cost(tmp_path):
+    ctx = make_ctx(tmp_path)
+    rows = [row("dear", 0.65, 4e12), row("big", 0.60, 2e12), row("cheap", 0.60, 1e12), row("champion", 0.50, 1e12)]
+    assert select(ctx, GainPerCompute(), rows)["id"] == "cheap"
+    assert select(ctx, BestEstimate(), rows)["id"] == "dear"
+
+
+def test_select_configs_build_both_implementations(tmp_path):
+    assert isinstance(instantiate(make_cfg(tmp_path, choose("stage/select", "best_estimate")).stage.select), BestEstimate)
+    assert isinstance(instantiate(make_cfg(tmp_path, choose("stage/interpret", "last_point")).stage.interpret), LastPoint)
+    assert OmegaConf.select(make_cfg(tmp_path, choose("stage/select", "gain_per_compute")), "stage.select.margin") == 1.0
