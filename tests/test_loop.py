@@ -86,12 +86,16 @@ def test_a_review_block_skips_training_and_the_loop_goes_on_or_stops_as_configur
     assert summary["stop_reason"].startswith("blocked by review" if stop else "max_generations")
 
 
-def test_swapping_the_judge_with_one_override(tmp_path):
-    cfg = make_cfg(tmp_path, "judge=oracle", "loop.max_generations=1")
+def test_swapping_the_judge_and_stages_with_one_override_each(tmp_path):
+    cfg = make_cfg(tmp_path, "judge=oracle", "loop.max_generations=1", "proposer=fixed", "stage/review=checks_only")
     run_loop(cfg, tmp_path / "run")
-    curation = json.loads((tmp_path / "run" / "gen_1" / "curate" / "curation.json").read_text())
+    gen = tmp_path / "run" / "gen_1"
+    curation = json.loads((gen / "curate" / "curation.json").read_text())
     assert curation["judge"] == "OracleJudge" and curation["judge_reads_ground_truth"]
     assert curation["kept"] == 0 or curation["judge_precision"] == 1.0
+    candidates = json.loads((gen / "propose" / "candidates.json").read_text())["candidates"]
+    assert [c["id"] for c in candidates] == ["champion"]  # the fixed proposer: the champion's recipe only
+    assert json.loads((gen / "review" / "review.json").read_text())["audit"] is None  # checks_only reads no ground truth
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ which the judge itself never sees unless it is an oracle.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from typing import Any
 
 from pipeline.context import Context
@@ -22,49 +21,49 @@ from tasks import Problem, Task
 
 
 class Curate(Stage):
-    """`n_problems` candidates in `rounds` rounds. The first round follows the task's own level
-    distribution; with `balance`, each later round gives every stratum (for addition: each pair of
-    operand lengths) candidates in inverse proportion to the share the judge kept of it so far.
-    Without that, a judge that keeps what the champion is sure of starves the hardest strata
-    (two long operands) of data, and the successor never learns them."""
+    """`n_problems` candidates at frontier + `levels_ahead`, labelled by the champion, filtered by the judge.
+
+    With `calibrate`, a judge that has a threshold (others are used as they are) gets the loosest of `thresholds` whose precision on
+    the dev ladder at the target levels (items with known answers that never reach training) is at
+    least `target_precision`, the strictest when none is. How strict a judge must be depends on how
+    good the champion is: where it already answers most problems right, a looser filter keeps its
+    precision and stops starving the hardest problems (two long operands) of data; where it is weak,
+    only the strictest filter is safe. A recipe's explicit `judge_threshold` wins over calibration.
+    """
 
     name = "curate"
 
     def __init__(
-        self, judge: Judge, n_problems: int = 4096, levels_ahead: tuple[int, ...] = (1,), rounds: int = 1,
-        balance: bool = False, min_yield: float = 0.02,
+        self, judge: Judge, n_problems: int = 4096, levels_ahead: tuple[int, ...] = (1,), calibrate: bool = False,
+        thresholds: tuple[float, ...] = (0.99,), target_precision: float = 0.98,
     ) -> None:
-        if rounds < 1 or not 0.0 < min_yield <= 1.0:
-            raise ValueError(f"curate needs rounds >= 1 and 0 < min_yield <= 1 (got {rounds}, {min_yield})")
+        if calibrate and not thresholds:
+            raise ValueError("calibrate needs at least one threshold to choose from")
         self.judge, self.n_problems, self.levels_ahead = judge, n_problems, tuple(levels_ahead)
-        self.rounds, self.balance, self.min_yield = rounds, balance, min_yield
+        self.calibrate, self.thresholds, self.target_precision = calibrate, sorted(thresholds, reverse=True), target_precision
 
     def run(self, ctx: Context) -> dict[str, Any]:
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
         levels = [front + d for d in self.levels_ahead]
         recipe = ctx.recipe()
-        judge = self.judge.with_threshold(recipe.get("judge_threshold"))
-        seen = set(ctx.pool()["prompt"])  # no duplicates of earlier data, nor within the round
-        test = [p.prompt for p in ctx.ladder("test")]
-        rng = random.Random(f"curate-{ctx.cfg.seed}-{ctx.gen}")
         model, tok = load(ctx.champion_dir, ctx.device)
-        problems: list[Problem] = []
-        labels: list[str] = []
-        kept: list[bool] = []
-        weights: dict[str, float] | None = None
-        for r in range(self.rounds):
-            n = self.n_problems // self.rounds + (self.n_problems % self.rounds if r == 0 else 0)
-            batch = [p for p in ctx.splits.draw("train", n, self._sampler(ctx.task, levels, weights), rng, distinct=True) if p.prompt not in seen]
-            seen.update(p.prompt for p in batch)
-            prompts = [p.prompt for p in batch]
-            seed = ctx.cfg.seed * 1000 + ctx.gen
-            answers = [a[0] for a in generate(model, tok, prompts, temperature=recipe.get("temperature", 0.0), seed=seed + r)]
-            inp = JudgeInput(ctx.task, prompts, answers, model, tok, seed=seed + r)
-            if judge.reads_ground_truth:
-                inp.truth = [p.answer for p in batch]
-            problems, labels, kept = problems + batch, labels + answers, kept + judge.keep(inp)
-            if self.balance:
-                weights = self._weights(ctx.task, problems, kept)
+        seed = ctx.cfg.seed * 1000 + ctx.gen
+        calibration = None
+        if recipe.get("judge_threshold") is not None or not self.calibrate or self.judge.threshold_field is None:
+            judge = self.judge.with_threshold(recipe.get("judge_threshold"))
+        else:
+            judge, calibration = self._calibrated(ctx, levels, model, tok, seed)
+        earlier = set(ctx.pool()["prompt"])
+        rng = random.Random(f"curate-{ctx.cfg.seed}-{ctx.gen}")
+        problems = ctx.splits.draw("train", self.n_problems, lambda r: ctx.task.sample_level(r.choice(levels), r), rng, distinct=True)
+        problems = [p for p in problems if p.prompt not in earlier]  # no duplicates of earlier data
+        prompts = [p.prompt for p in problems]
+        labels = [a[0] for a in generate(model, tok, prompts, temperature=recipe.get("temperature", 0.0), seed=seed)]
+        inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed)
+        if judge.reads_ground_truth:
+            inp.truth = [p.answer for p in problems]
+        kept = judge.keep(inp)
+        test = [p.prompt for p in ctx.ladder("test")]
         leaked = contamination([p.prompt for p, k in zip(problems, kept) if k], test)
         if leaked:
             raise RuntimeError(f"{leaked} gate test items reached curation: the split is broken")
@@ -82,6 +81,7 @@ class Curate(Stage):
             "levels": levels,
             "judge": type(judge).__name__,
             "judge_reads_ground_truth": judge.reads_ground_truth,
+            "judge_threshold": getattr(judge, judge.threshold_field) if judge.threshold_field else None,
             "candidates": len(problems),
             "kept": n_kept,
             "label_accuracy": round(n_correct / max(1, len(problems)), 4),
@@ -89,6 +89,7 @@ class Curate(Stage):
             "judge_precision": round(kept_correct / n_kept, 4) if n_kept else None,
             "judge_recall": round(kept_correct / n_correct, 4) if n_correct else None,
             "contaminated": leaked,
+            "calibration": calibration,
             "strata": dict(sorted(strata.items())),
         }
         out = ctx.out(self.name)
@@ -97,29 +98,20 @@ class Curate(Stage):
         save_rows({k: [x for x, keep in zip(v, kept) if keep] for k, v in rows.items()}, out / "data")  # what the successor trains on
         write_json(out / "curation.json", stats)
         ctx.log({f"curate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
-        return {k: stats[k] for k in ("kept", "label_accuracy", "judge_precision", "judge_yield")}
+        summary = {k: stats[k] for k in ("kept", "label_accuracy", "judge_precision", "judge_yield")}
+        return summary | ({"threshold": calibration["threshold"]} if calibration else {})
 
-    def _weights(self, task: Task, problems: list[Problem], kept: list[bool]) -> dict[tuple[int, str], float]:
-        """Inverse of each (level, stratum)'s yield so far, floored at `min_yield`: equal expected kept per stratum."""
-        tally: dict[tuple[int, str], list[int]] = {}
-        for p, k in zip(problems, kept):
-            t = tally.setdefault((p.level, task.stratum(p.prompt)), [0, 0])
-            t[0] += 1
-            t[1] += k
-        return {key: 1.0 / max(self.min_yield, k / n) for key, (n, k) in tally.items()}
-
-    @staticmethod
-    def _sampler(task: Task, levels: list[int], weights: dict[tuple[int, str], float] | None) -> Callable[[random.Random], Problem]:
-        """A level (and, when weighted, a stratum seen at that level), then the task's own sampler until it matches."""
-        keys = list(weights or {})
-
-        def sample(r: random.Random) -> Problem:
-            if not keys:
-                return task.sample_level(r.choice(levels), r)
-            level, stratum = r.choices(keys, [weights[k] for k in keys])[0]
-            while True:
-                p = task.sample_level(level, r)
-                if task.stratum(p.prompt) == stratum:
-                    return p
-
-        return sample
+    def _calibrated(self, ctx: Context, levels: list[int], model: Any, tok: Any, seed: int) -> tuple[Judge, dict[str, Any]]:
+        """The judge at the loosest threshold that keeps `target_precision` on dev items at `levels`."""
+        items = [p for p in ctx.ladder("dev") if p.level in levels]
+        prompts = [p.prompt for p in items]
+        labels = [a[0] for a in generate(model, tok, prompts)]
+        correct = [a == p.answer for a, p in zip(labels, items)]
+        table = []
+        for t in self.thresholds:
+            kept = self.judge.with_threshold(t).keep(JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed))
+            n = sum(kept)
+            table.append({"threshold": t, "kept": n, "precision": round(sum(k and c for k, c in zip(kept, correct)) / n, 4) if n else None})
+        ok = [row for row in table if row["precision"] is not None and row["precision"] >= self.target_precision]
+        chosen = ok[-1]["threshold"] if ok else self.thresholds[0]
+        return self.judge.with_threshold(chosen), {"threshold": chosen, "target_precision": self.target_precision, "dev_items": len(items), "table": table}

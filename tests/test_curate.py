@@ -1,0 +1,49 @@
+"""Curation: the judge's threshold calibrated on dev items, the recipe's explicit threshold winning."""
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+
+from pipeline.context import Context
+from pipeline.data import save_rows
+from pipeline.logger import NoLogger
+from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.splits import Splits
+from tests.conftest import make_cfg
+
+
+def _ctx(tmp_path: Path, adder: Path, frontier: int, *overrides: str) -> Context:
+    """Generation 1 with the 1-digit adder as champion and the given frontier."""
+    cfg = make_cfg(tmp_path, "stage.curate.calibrate=true", "stage.curate.thresholds=[0.999,0.9,0.5]", "stage.curate.n_problems=300", *overrides)
+    run = RunDir(tmp_path / "run")
+    ctx = Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), NoLogger(), gen=1)
+    ctx.logger.start(run.root, "test", {})
+    seed = ctx.splits.draw("train", 20, lambda r: ctx.task.sample_mixed(1, r), random.Random(0))
+    save_rows({"prompt": [p.prompt for p in seed], "answer": [p.answer for p in seed], "level": [p.level for p in seed]},
+              run.stage_dir(0, "curate") / "data")
+    shutil.copytree(adder, run.stage_dir(0, "train") / "model")
+    write_json(ctx.out("weaknesses") / "weaknesses.json", {"frontier": frontier})
+    return ctx
+
+
+def test_calibration_loosens_where_the_champion_is_right_and_stays_strict_where_it_is_not(tmp_path, adder):
+    easy = _ctx(tmp_path / "easy", adder, 0)  # level 1: the adder is right, any threshold is precise
+    assert instantiate(easy.cfg.stage.curate).run(easy)["threshold"] == 0.5
+    hard = _ctx(tmp_path / "hard", adder, 1)  # level 2: it is wrong, no threshold reaches the target
+    summary = instantiate(hard.cfg.stage.curate).run(hard)
+    calibration = read_json(hard.out("curate") / "curation.json")["calibration"]
+    assert summary["threshold"] == 0.999 and calibration["threshold"] == 0.999
+    assert read_json(hard.out("curate") / "curation.json")["judge_threshold"] == 0.999
+    assert all(row["precision"] is None or row["precision"] < 0.98 for row in calibration["table"])
+    assert calibration["dev_items"] == sum(p.level == 2 for p in hard.ladder("dev"))
+
+
+def test_a_recipe_threshold_overrides_calibration(tmp_path, adder):
+    ctx = _ctx(tmp_path, adder, 0, "recipe.judge_threshold=0.97")
+    summary = instantiate(ctx.cfg.stage.curate).run(ctx)
+    curation = read_json(ctx.out("curate") / "curation.json")
+    assert "threshold" not in summary and curation["calibration"] is None and curation["judge_threshold"] == 0.97
