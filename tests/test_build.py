@@ -56,7 +56,9 @@ def build(ctx: Context, stage: Build, **ideas: dict[str, Any]) -> dict[str, dict
     write_json(ctx.out("propose") / "candidates.json", {"champion_recipe": champion, "weaknesses": [], "candidates": cands})
     summary = stage.run(ctx)
     out = json.loads((ctx.out("build") / "built.json").read_text())
-    assert summary == {"built": len(out["built"]), "dropped": len(out["dropped"]), "repairs": sum(len(r["repairs"]) for r in out["built"] + out["dropped"])}
+    assert summary == {"built": len(out["built"]), "dropped": len(out["dropped"]), "repairs": sum(len(r["repairs"]) for r in out["built"] + out["dropped"]),
+                       "flops": sum(r["trial_flops"] for r in out["built"])}
+    assert all(0 < r["trial_flops"] < r["flops"] for r in out["built"])  # one trial step, against the full budget
     assert out["memory"] == "estimate"  # on the CPU
     return {r["id"]: r for r in out["built"] + out["dropped"]}
 

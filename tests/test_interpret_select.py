@@ -1,4 +1,4 @@
-"""Interpret ranks and flags hand-made pilot records; select keeps the champion unless a gain beats the seed spread."""
+"""Interpret ranks and flags hand-made pilot records; select keeps the champion unless a paired gain beats its seed spread."""
 from __future__ import annotations
 
 import math
@@ -82,6 +82,23 @@ def test_interpret_ranks_by_extrapolated_estimate_and_flags_bad_pilots(tmp_path)
     assert "| 1 | good |" in (ctx.out("interpret") / "table.md").read_text()
 
 
+def test_gains_are_paired_by_seed_so_shared_luck_cancels(tmp_path):
+    # both seeds disagree wildly (0.2 vs 0.7), but on each seed "steady" is 0.1 above the champion
+    records = [pilot("champion", 0, [0.2] * 3, FALLING), pilot("champion", 1, [0.7] * 3, FALLING),
+               pilot("steady", 0, [0.3] * 3, FALLING), pilot("steady", 1, [0.8] * 3, FALLING)]
+    result = LastPoint().interpret(records, 3, [3, 4])
+    rows = {r["id"]: r for r in result["ranked"]}
+    assert rows["steady"]["flags"] == ["unstable"] and result["seed_spread"] > 0.3  # each candidate's seeds disagree...
+    assert rows["steady"]["gain"] == pytest.approx(0.1) and rows["steady"]["gain_noise"] < 0.05  # ...their difference does not
+    assert rows["champion"]["gain"] == 0.0
+    ctx = make_ctx(tmp_path)
+    write_json(ctx.out("interpret") / "interpretation.json", result)
+    write_json(ctx.out("build") / "built.json", {"built": [{"id": "champion", "recipe": RECIPE}, {"id": "steady", "recipe": {**RECIPE, "lr": 5e-4}}], "dropped": []})
+    instantiate(ctx.cfg.stage.select).run(ctx)
+    chosen = read_json(ctx.out("select") / "selected.json")
+    assert chosen["id"] == "steady" and chosen["predicted_gain"] == pytest.approx(0.1) and ctx.recipe()["lr"] == 5e-4
+
+
 def test_last_point_takes_the_final_accuracy_as_the_estimate():
     result = LastPoint().interpret(RECORDS, 3, [3, 4])
     rows = {r["id"]: r for r in result["ranked"]}
@@ -89,12 +106,15 @@ def test_last_point_takes_the_final_accuracy_as_the_estimate():
     assert Extrapolate().interpret(RECORDS, 3, [3, 4])["ranked"][0]["estimate"] > rows["good"]["estimate"]
 
 
-def row(cid: str, estimate: float, full_flops: float = 1e12, flags: tuple[str, ...] = ()) -> dict:
-    return {"id": cid, "estimate": estimate, "full_flops": full_flops, "flags": list(flags)}
+def row(cid: str, estimate: float, full_flops: float = 1e12, flags: tuple[str, ...] = (), noise: float = 0.05) -> dict:
+    """An interpretation row; its paired gain is filled in by `select` against the champion's row."""
+    return {"id": cid, "estimate": estimate, "full_flops": full_flops, "flags": list(flags), "gain_noise": noise}
 
 
-def select(ctx: Context, stage, rows: list[dict], spread: float = 0.05) -> dict:
-    write_json(ctx.out("interpret") / "interpretation.json", {"frontier": 3, "target_level": 4, "ranked": rows, "seed_spread": spread})
+def select(ctx: Context, stage, rows: list[dict]) -> dict:
+    base = next(r["estimate"] for r in rows if r["id"] == "champion")
+    rows = [{**r, "gain": r["estimate"] - base} for r in rows]
+    write_json(ctx.out("interpret") / "interpretation.json", {"frontier": 3, "target_level": 4, "ranked": rows, "seed_spread": 0.05})
     built = [{"id": r["id"], "recipe": {**RECIPE, "lr": 1e-3 * (i + 1)}} for i, r in enumerate(rows)]
     write_json(ctx.out("build") / "built.json", {"built": built, "dropped": []})
     stage.run(ctx)

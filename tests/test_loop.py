@@ -64,7 +64,7 @@ def test_tiny_loop_writes_every_stage_and_resumes_without_redoing_work(tmp_path)
     gen = summary["generations"][0]
     assert set(gen) >= {"generation", "frontier", "promoted", "p_value", "judge_precision", "judge_yield", "per_level_accuracy"}
     assert gen["selected"]["id"] and set(gen["selected"]["recipe"]) >= {"steps", "lr", "new_share", "warm_start"}
-    assert gen["compute"]["flops"]["train"] > 0 and gen["compute"]["flops"]["experiment"] > 0 and gen["compute"]["seconds"]["review"] >= 0
+    assert min(gen["compute"]["flops"][s] for s in ("build", "experiment", "train")) > 0 and gen["compute"]["seconds"]["review"] >= 0
     assert summary["stop_reason"].startswith("max_generations")
     # a killed run left gen 1's verify unfinished: only verify runs again
     (run / "gen_1" / "verify" / "DONE.json").unlink()

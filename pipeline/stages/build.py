@@ -79,7 +79,8 @@ class Build(Stage):
             "max_params": self.max_params, "max_memory_mb": self.max_memory_mb, "built": built, "dropped": dropped,
         })
         ctx.log({"build/built": len(built), "build/dropped": len(dropped)})
-        return {"built": len(built), "dropped": len(dropped), "repairs": sum(len(r["repairs"]) for r in built + dropped)}
+        return {"built": len(built), "dropped": len(dropped), "repairs": sum(len(r["repairs"]) for r in built + dropped),
+                "flops": sum(r["trial_flops"] for r in built)}  # the one trial step each built candidate took
 
     def make(self, cand: dict[str, Any], champion: torch.nn.Module, tok: PreTrainedTokenizerFast, batch: Encoded,
              fallback_lr: float, device: torch.device, seed: int, gen: int) -> dict[str, Any]:
@@ -113,7 +114,8 @@ class Build(Stage):
                 repairs.append(f"{why}: lr / 10 = {recipe['lr']:g}")
             else:
                 return {"id": cand["id"], "recipe": recipe, "params": params, "memory_mb": round(memory, 1), "loss": round(trial.loss, 4),
-                        "update": round(trial.update, 4), "flops": train_flops(params, trial.tokens * recipe["steps"]), "repairs": repairs}
+                        "update": round(trial.update, 4), "flops": train_flops(params, trial.tokens * recipe["steps"]),
+                        "trial_flops": train_flops(params, trial.tokens), "repairs": repairs}
         return {"id": cand["id"], "reason": reason, "repairs": repairs}
 
     @staticmethod

@@ -9,8 +9,9 @@ Estimates (one per seed, then averaged):
 - `LastPoint`: the last checkpoint's accuracy, no extrapolation (conservative, favours fast starters).
 Uncertainty: estimate +- z x max(std of the per-seed estimates, the binomial standard error of
 one dev accuracy at the target level); the floor keeps two seeds that agree by chance from
-making every difference look real. `seed_spread` (select's bar for a real gain) pools the
-per-seed estimate variance over the unflagged candidates, with the same floor.
+making every difference look real. `seed_spread` pools the per-seed estimate variance over the
+unflagged candidates, with the same floor. Select's bar is sharper: each candidate's `gain` over the
+champion's recipe is measured seed by seed (`gain_noise`: the spread of those paired gains).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
 
 Point = tuple[int, float]  # (steps done, accuracy)
+CONTROL = "champion"  # the candidate that is the champion's own recipe
 
 
 def _std(xs: list[float]) -> float:
@@ -70,6 +72,9 @@ class Interpret(Stage):
         for rec in records:
             by_id.setdefault(rec["id"], []).append(rec)
         rows = [self._summarise(cid, recs, str(frontier), str(target)) for cid, recs in by_id.items()]
+        control = next((r for r in rows if r["id"] == CONTROL), None)
+        for r in rows:
+            r["gain"], r["gain_noise"] = self._paired_gain(r, control) if control else (None, None)
         steady = [r for r in rows if not r["flags"]] or rows  # one erratic recipe says nothing about seed noise in the others
         pooled = math.sqrt(statistics.fmean(r["estimate_std"] ** 2 for r in steady)) if rows else 0.0
         spread = max([pooled, *(r["acc_se"] for r in rows)])
@@ -101,9 +106,21 @@ class Interpret(Stage):
             "acc_se": se,  # binomial standard error of one seed's accuracy at the target level
             "estimate_low": max(0.0, est - half),
             "estimate_high": min(1.0, est + half),
+            "seed_estimates": {str(r["seed"]): e for r, e in zip(recs, estimates)},
             "flags": self._flags(recs, finals, estimates),
             "recipe": recipe,
         }
+
+    @staticmethod
+    def _paired_gain(row: dict[str, Any], control: dict[str, Any]) -> tuple[float, float]:
+        """Gain over the champion's recipe, seed by seed, and its noise. Pilots of one seed share their
+        data order and subsample across candidates, so the luck of the draw (which can swing one
+        seed's accuracy past the frontier by 0.5) cancels in the difference: the spread that matters
+        is that of the paired gains, floored by the sampling error of a difference of two accuracies."""
+        seeds = sorted(set(row["seed_estimates"]) & set(control["seed_estimates"]))
+        diffs = [row["seed_estimates"][s] - control["seed_estimates"][s] for s in seeds]
+        floor = math.hypot(row["acc_se"], control["acc_se"])
+        return (statistics.fmean(diffs), max(_std(diffs), floor)) if diffs and row is not control else (0.0, 0.0)
 
     def _flags(self, recs: list[dict[str, Any]], finals: list[float], estimates: list[float]) -> list[str]:
         """diverged: a non-finite loss; rising_loss: the last loss well above the first (mean over seeds);
@@ -143,13 +160,14 @@ def table(result: dict[str, Any]) -> str:
         f"Pilots ranked by estimated dev accuracy at level {t} after full training ({result['method']}); "
         f"seed spread {result['seed_spread']:.3f}.",
         "",
-        f"| rank | id | acc@{f} | acc@{t} (std) | slope /1k steps | estimate [low, high] | full GFLOPs | flags |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| rank | id | acc@{f} | acc@{t} (std) | slope /1k steps | estimate [low, high] | gain vs champion, seed by seed | full GFLOPs | flags |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(result["ranked"], 1):
         lines.append(
             f"| {i} | {r['id']} | {'-' if r['acc_frontier'] is None else format(r['acc_frontier'], '.3f')} | {r['acc_mean']:.3f} ({r['acc_std']:.3f}) | {r['slope']:+.3f} "
-            f"| {r['estimate']:.3f} [{r['estimate_low']:.3f}, {r['estimate_high']:.3f}] | {r['full_flops'] / 1e9:.1f} "
+            f"| {r['estimate']:.3f} [{r['estimate_low']:.3f}, {r['estimate_high']:.3f}] "
+            f"| {'-' if r['gain'] is None else format(r['gain'], '+.3f') + ' +- ' + format(r['gain_noise'], '.3f')} | {r['full_flops'] / 1e9:.1f} "
             f"| {', '.join(r['flags']) or '-'} |"
         )
     return "\n".join(lines) + "\n"

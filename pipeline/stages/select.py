@@ -1,9 +1,10 @@
 """Stage 6: choose this generation's recipe from the interpreted pilots.
 
-A candidate is eligible when it carries none of the `exclude` flags and its estimate beats the
-champion candidate's by more than `margin` x the seed spread; among the eligible, `GainPerCompute`
-takes the best predicted gain per full-budget PFLOP and `BestEstimate` the best estimate. With
-nothing eligible the champion's recipe stays: a difference within seed noise is no reason to change.
+A candidate is eligible when it carries none of the `exclude` flags and its gain over the champion's
+recipe, measured seed by seed (pilots of one seed share their data, so their luck cancels), beats
+`margin` x the spread of those paired gains; among the eligible, `GainPerCompute` takes the best
+predicted gain per full-budget PFLOP and `BestEstimate` the best estimate. With nothing eligible the
+champion's recipe stays: a difference within seed noise is no reason to change.
 The choice is written with its recipe, so `ctx.recipe()` hands it to curate and train.
 """
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any
 from pipeline.context import Context
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
-
-CONTROL = "champion"
+from pipeline.stages.interpret import CONTROL
 
 
 def gain_per_pflop(row: dict[str, Any], gain: float) -> float:
@@ -27,7 +27,7 @@ class Select(Stage):
     #: what `score` ranks by, in words (for the reason)
     criterion: str
 
-    def __init__(self, margin: float = 1.0, exclude: tuple[str, ...] = ("diverged", "rising_loss", "unstable")) -> None:
+    def __init__(self, margin: float = 1.0, exclude: tuple[str, ...] = ("diverged", "rising_loss")) -> None:
         self.margin, self.exclude = margin, tuple(exclude)
 
     @abstractmethod
@@ -36,24 +36,24 @@ class Select(Stage):
 
     def choose(self, interp: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """The chosen row of interpretation.json (None: no champion pilot and nothing eligible) and why."""
-        rows, spread = interp["ranked"], interp["seed_spread"]
+        rows = interp["ranked"]
         control = next((r for r in rows if r["id"] == CONTROL), None)
         if control is None:
             return None, "no pilot of the champion's recipe to compare with: keeping the champion's recipe"
-        base, need = control["estimate"], self.margin * spread
-        eligible = [r for r in rows if r["id"] != CONTROL and not set(r["flags"]) & set(self.exclude) and r["estimate"] - base > need]
+        others = [r for r in rows if r["id"] != CONTROL]
+        eligible = [r for r in others if not set(r["flags"]) & set(self.exclude) and r["gain"] > self.margin * r["gain_noise"]]
         if not eligible:
-            reason = f"no candidate beats the champion's estimate {base:.3f} by more than {need:.3f} (seed spread)"
-            best = max((r for r in rows if r["id"] != CONTROL), key=lambda r: r["estimate"], default=None)
+            reason = "no candidate's gain over the champion's recipe (seed by seed) beats its seed spread"
+            best = max(others, key=lambda r: r["gain"], default=None)
             if best:
-                reason += f"; best other: '{best['id']}' at {best['estimate'] - base:+.3f} (flags: {', '.join(best['flags']) or 'none'})"
+                reason += (f"; best other: '{best['id']}' at {best['gain']:+.3f} +- {best['gain_noise']:.3f}"
+                           f" (flags: {', '.join(best['flags']) or 'none'})")
             return control, reason + ": keeping the champion's recipe"
-        pick = max(eligible, key=lambda r: self.score(r, r["estimate"] - base))
-        gain = pick["estimate"] - base
+        pick = max(eligible, key=lambda r: self.score(r, r["gain"]))
         return pick, (
-            f"'{pick['id']}' is predicted {gain:+.3f} over the champion ({pick['estimate']:.3f} vs {base:.3f}) at level "
-            f"{interp['target_level']}, beyond the seed spread {need:.3f}; best {self.criterion} of {len(eligible)} eligible "
-            f"({gain_per_pflop(pick, gain):.1f} per PFLOP)"
+            f"'{pick['id']}' is predicted {pick['gain']:+.3f} +- {pick['gain_noise']:.3f} over the champion's recipe "
+            f"({pick['estimate']:.3f} vs {control['estimate']:.3f}) at level {interp['target_level']}, seed by seed; "
+            f"best {self.criterion} of {len(eligible)} eligible ({gain_per_pflop(pick, pick['gain']):.1f} per PFLOP)"
         )
 
     def run(self, ctx: Context) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class Select(Stage):
         cid = row["id"] if row else CONTROL
         recipe = built[cid]["recipe"] if cid in built else ctx.champion_recipe()
         control = next((r for r in interp["ranked"] if r["id"] == CONTROL), None)
-        gain = row["estimate"] - control["estimate"] if row and control else 0.0
+        gain = row["gain"] if row else 0.0
         proposals = ctx.out("propose") / "candidates.json"
         rationale = {c["id"]: c["rationale"] for c in read_json(proposals)["candidates"]} if proposals.is_file() else {}
         selected = {
