@@ -11,7 +11,8 @@ Uncertainty: estimate +- z x max(std of the per-seed estimates, the binomial sta
 one dev accuracy at the target level); the floor keeps two seeds that agree by chance from
 making every difference look real. `seed_spread` pools the per-seed estimate variance over the
 unflagged candidates, with the same floor. Select's bar is sharper: each candidate's `gain` over the
-champion's recipe is measured seed by seed (`gain_noise`: the spread of those paired gains).
+champion's recipe, in accuracy measured at the pilots' end, seed by seed (`gain_noise`: the spread
+of those paired gains).
 """
 from __future__ import annotations
 
@@ -106,19 +107,22 @@ class Interpret(Stage):
             "acc_se": se,  # binomial standard error of one seed's accuracy at the target level
             "estimate_low": max(0.0, est - half),
             "estimate_high": min(1.0, est + half),
-            "seed_estimates": {str(r["seed"]): e for r, e in zip(recs, estimates)},
+            "seed_finals": {str(r["seed"]): a for r, a in zip(recs, finals)},
             "flags": self._flags(recs, finals, estimates),
             "recipe": recipe,
         }
 
     @staticmethod
     def _paired_gain(row: dict[str, Any], control: dict[str, Any]) -> tuple[float, float]:
-        """Gain over the champion's recipe, seed by seed, and its noise. Pilots of one seed share their
-        data order and subsample across candidates, so the luck of the draw (which can swing one
-        seed's accuracy past the frontier by 0.5) cancels in the difference: the spread that matters
-        is that of the paired gains, floored by the sampling error of a difference of two accuracies."""
-        seeds = sorted(set(row["seed_estimates"]) & set(control["seed_estimates"]))
-        diffs = [row["seed_estimates"][s] - control["seed_estimates"][s] for s in seeds]
+        """Gain over the champion's recipe in measured accuracy at the pilots' end, seed by seed, and its
+        noise. Pilots of one seed share their data order and subsample across candidates, so the luck
+        of the draw (which can swing one seed's accuracy past the frontier by 0.5) cancels in the
+        difference: the spread that matters is that of the paired gains, floored by the sampling error
+        of a difference of two accuracies. Measured, not extrapolated: extrapolating each seed's
+        three checkpoints multiplies their noise (paired spreads of 0.6-0.8 where the measured
+        differences agreed within 0.05), so the estimate ranks but the measurement decides."""
+        seeds = sorted(set(row["seed_finals"]) & set(control["seed_finals"]))
+        diffs = [row["seed_finals"][s] - control["seed_finals"][s] for s in seeds]
         floor = math.hypot(row["acc_se"], control["acc_se"])
         return (statistics.fmean(diffs), max(_std(diffs), floor)) if diffs and row is not control else (0.0, 0.0)
 

@@ -51,8 +51,8 @@ class Select(Stage):
             return control, reason + ": keeping the champion's recipe"
         pick = max(eligible, key=lambda r: self.score(r, r["gain"]))
         return pick, (
-            f"'{pick['id']}' is predicted {pick['gain']:+.3f} +- {pick['gain_noise']:.3f} over the champion's recipe "
-            f"({pick['estimate']:.3f} vs {control['estimate']:.3f}) at level {interp['target_level']}, seed by seed; "
+            f"'{pick['id']}' beat the champion's recipe by {pick['gain']:+.3f} +- {pick['gain_noise']:.3f} at level "
+            f"{interp['target_level']}, seed by seed (estimates {pick['estimate']:.3f} vs {control['estimate']:.3f}); "
             f"best {self.criterion} of {len(eligible)} eligible ({gain_per_pflop(pick, pick['gain']):.1f} per PFLOP)"
         )
 
