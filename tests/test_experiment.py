@@ -18,7 +18,7 @@ from pipeline.rundir import RunDir, read_json, write_json
 from pipeline.splits import Splits
 from pipeline.stages.experiment import Experiment, pool_sources
 from tasks.addition import ReversedAddition
-from tests.conftest import CONF, make_cfg
+from tests.conftest import make_cfg
 
 SEEDS = (0, 1)
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
-from omegaconf import open_dict
 
 from pipeline.loop import ConfigError, run_loop
 from tests.conftest import make_cfg

@@ -16,7 +16,7 @@ from pipeline.proposers import FixedProposer, RandomProposer, RulesProposer
 from pipeline.rundir import RunDir, write_json
 from pipeline.splits import Splits
 from pipeline.stages.propose import Propose
-from tests.conftest import CONF, make_cfg
+from tests.conftest import make_cfg
 
 CHAMPION = {"warm_start": True, "hidden": 64, "layers": 4, "heads": 4, "steps": 200, "batch_size": 256, "lr": 1e-3,
             "warmup": 20, "new_share": 0.5, "temperature": 0.0, "judge_threshold": None}

@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
-from conftest import CONF, make_cfg
+from conftest import make_cfg
 from pipeline.context import Context
 from pipeline.data import save_rows
 from pipeline.logger import NoLogger

@@ -17,7 +17,6 @@ from pipeline.rundir import write_json
 from pipeline.sampling import generate
 from pipeline.splits import contamination
 from pipeline.stages.base import Stage
-from tasks import Problem, Task
 
 
 class Curate(Stage):
