@@ -23,14 +23,9 @@ from tests.conftest import make_cfg
 SEEDS = (0, 1)
 
 
-def choose(group: str, option: str) -> str:
-    """The override picking `option` in config group `group`."""
-    return f"{group}={option}"
-
-
 def make_ctx(root: Path, adder: Path) -> Context:
     """Generation 2 of a run whose seed (gen 0) and gen 1 were both promoted: two rounds of data."""
-    cfg = make_cfg(root, choose("executor", "inline"), choose("stage/experiment", "pilots"))
+    cfg = make_cfg(root, "executor=inline", "stage/experiment=pilots")
     run = RunDir(root / "run")
     task = ReversedAddition()
     for gen, level in ((0, 1), (1, 2)):
@@ -65,7 +60,7 @@ def inline_run(tmp_path_factory, adder) -> Context:
 
 
 def test_the_stage_builds_from_config_with_the_configured_executor(tmp_path):
-    cfg = make_cfg(tmp_path, choose("executor", "local"), choose("stage/experiment", "pilots"))
+    cfg = make_cfg(tmp_path, "executor=local", "stage/experiment=pilots")
     stage = instantiate(cfg.stage.experiment)
     assert isinstance(stage, Experiment) and isinstance(stage.executor, Local) and len(stage.seeds) >= 2
 

@@ -16,14 +16,13 @@ from pipeline.splits import Splits
 from pipeline.stages.interpret import Extrapolate, LastPoint
 from pipeline.stages.select import BestEstimate, GainPerCompute
 from tests.conftest import make_cfg
-from tests.test_experiment import choose
 
 RECIPE = {"warm_start": True, "hidden": 64, "layers": 4, "heads": 4, "steps": 200, "batch_size": 256, "lr": 1e-3,
           "warmup": 20, "new_share": 0.5, "temperature": 0.0, "judge_threshold": None}
 
 
 def make_ctx(tmp_path: Path, *overrides: str) -> Context:
-    cfg = make_cfg(tmp_path, choose("stage/interpret", "extrapolate"), choose("stage/select", "gain_per_compute"), *overrides)
+    cfg = make_cfg(tmp_path, "stage/interpret=extrapolate", "stage/select=gain_per_compute", *overrides)
     run = RunDir(tmp_path / "run")
     logger = NoLogger()
     logger.start(run.root, "test", {})
@@ -145,6 +144,6 @@ def test_gain_per_compute_prefers_the_cheaper_recipe_and_best_estimate_ignores_c
 
 
 def test_select_configs_build_both_implementations(tmp_path):
-    assert isinstance(instantiate(make_cfg(tmp_path, choose("stage/select", "best_estimate")).stage.select), BestEstimate)
-    assert isinstance(instantiate(make_cfg(tmp_path, choose("stage/interpret", "last_point")).stage.interpret), LastPoint)
-    assert OmegaConf.select(make_cfg(tmp_path, choose("stage/select", "gain_per_compute")), "stage.select.margin") == 1.0
+    assert isinstance(instantiate(make_cfg(tmp_path, "stage/select=best_estimate").stage.select), BestEstimate)
+    assert isinstance(instantiate(make_cfg(tmp_path, "stage/interpret=last_point").stage.interpret), LastPoint)
+    assert OmegaConf.select(make_cfg(tmp_path, "stage/select=gain_per_compute"), "stage.select.margin") == 1.0
