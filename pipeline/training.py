@@ -6,9 +6,10 @@ Batches are drawn from weighted sources, so "half new data, half earlier data" i
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from transformers import PreTrainedTokenizerFast
@@ -29,22 +30,47 @@ class Encoded:
         return self.input_ids.shape[0]
 
 
-def encode(tokenizer: PreTrainedTokenizerFast, prompts: Iterable[str], answers: Iterable[str]) -> Encoded:
-    """BOS + prompt + answer + EOS; only the answer and EOS count in the loss."""
-    prompts, answers = list(prompts), list(answers)  # also takes `datasets` columns
-    if not prompts:
+def char_table(tokenizer: PreTrainedTokenizerFast) -> np.ndarray:
+    """Code point -> token id for every non-special token, which in this project's tokenizer is
+    one character each (-1 where a character has no token)."""
+    special = set(tokenizer.all_special_tokens)
+    chars = {t: i for t, i in tokenizer.get_vocab().items() if t not in special}
+    if any(len(t) != 1 for t in chars):
+        raise ValueError("encode needs a character-level tokenizer (one character per token)")
+    table = np.full(max(map(ord, chars), default=0) + 1, -1, dtype=np.int64)
+    for t, i in chars.items():
+        table[ord(t)] = i
+    return table
+
+
+def encode(tokenizer: PreTrainedTokenizerFast, prompts: Sequence[str], answers: Sequence[str]) -> Encoded:
+    """BOS + prompt + answer + EOS; only the answer and EOS count in the loss.
+
+    Vectorised over `char_table` (what the tokenizer itself does, character by character): the
+    200k-row pool encodes in well under a second, where the tokenizer's batch call and a row loop
+    took ~12 s every generation. A `datasets` column is read in one slice, not row by row."""
+    prompts, answers = list(prompts[:]), list(answers[:])
+    n = len(prompts)
+    if not n:
         empty = torch.zeros((0, 1), dtype=torch.long)
         return Encoded(empty, empty.clone(), torch.zeros(0, dtype=torch.long), tokenizer.pad_token_id)
-    p_ids = tokenizer(prompts)["input_ids"]
-    a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
-    rows = [p + a + [tokenizer.eos_token_id] for p, a in zip(p_ids, a_ids)]
-    width = max(map(len, rows), default=1)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(rows), width), -100, dtype=torch.long)
-    for i, (p, row) in enumerate(zip(p_ids, rows)):
-        input_ids[i, : len(row)] = torch.tensor(row)
-        labels[i, len(p) : len(row)] = torch.tensor(row[len(p) :])
-    return Encoded(input_ids, labels, torch.tensor([len(r) for r in rows]), tokenizer.pad_token_id)
+    table = char_table(tokenizer)
+    codes = np.frombuffer("".join(p + a for p, a in zip(prompts, answers)).encode("utf-32-le"), dtype=np.uint32)
+    tokens = table[np.minimum(codes, len(table) - 1)]
+    bad = (codes >= len(table)) | (tokens < 0)
+    if bad.any():
+        raise ValueError(f"characters the tokenizer does not know: {sorted({chr(c) for c in codes[bad]})}")
+    p_len = np.fromiter(map(len, prompts), dtype=np.int64, count=n)
+    lengths = p_len + np.fromiter(map(len, answers), dtype=np.int64, count=n) + 2  # + BOS + EOS
+    cols = np.arange(lengths.max())[None, :]
+    input_ids = np.full((n, cols.shape[1]), tokenizer.pad_token_id, dtype=np.int64)
+    input_ids[:, 0] = tokenizer.bos_token_id
+    input_ids[(cols >= 1) & (cols < lengths[:, None] - 1)] = tokens  # row-major fill = concatenation order
+    input_ids[np.arange(n), lengths - 1] = tokenizer.eos_token_id
+    labels = np.full_like(input_ids, -100)
+    answer = (cols > p_len[:, None]) & (cols < lengths[:, None])
+    labels[answer] = input_ids[answer]
+    return Encoded(torch.from_numpy(input_ids), torch.from_numpy(labels), torch.from_numpy(lengths), tokenizer.pad_token_id)
 
 
 def _fit(rows: torch.Tensor, width: int, fill: int) -> torch.Tensor:

@@ -1,5 +1,6 @@
 import random
 
+import pytest
 import torch
 
 from pipeline.model import build_model, build_tokenizer
@@ -20,6 +21,30 @@ def test_loss_mask_covers_answer_and_eos_only():
     labelled = [t for t in enc.labels[0].tolist() if t != -100]
     assert tok.decode(labelled[:-1]) == "8610" and labelled[-1] == tok.eos_token_id
     assert enc.lengths.tolist() == [1 + 7 + 4 + 1]
+
+
+def test_encode_matches_the_tokenizer_row_by_row():
+    from datasets import Dataset
+
+    from tasks.reverse import StringTransform
+
+    for task in (ReversedAddition(), StringTransform()):
+        tok = build_tokenizer(task.alphabet)
+        problems = task.sample_upto(6, 300, random.Random(1))
+        rows = Dataset.from_dict({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems]})
+        enc = encode(tok, rows["prompt"], rows["answer"])  # a datasets column, as the stages pass it
+        for i, p in enumerate(problems):
+            prompt = tok(p.prompt)["input_ids"]
+            row = prompt + tok(p.answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            assert enc.lengths[i] == len(row)
+            assert enc.input_ids[i].tolist() == row + [tok.pad_token_id] * (enc.input_ids.shape[1] - len(row))
+            assert enc.labels[i].tolist() == [-100] * len(prompt) + row[len(prompt):] + [-100] * (enc.input_ids.shape[1] - len(row))
+
+
+def test_encode_rejects_characters_outside_the_alphabet():
+    tok, _ = _setup()
+    with pytest.raises(ValueError, match="does not know"):
+        encode(tok, ["12+x="], ["3"])
 
 
 def test_training_changes_parameters_and_lowers_loss():

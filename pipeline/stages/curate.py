@@ -52,7 +52,7 @@ class Curate(Stage):
             judge = self.judge.with_threshold(recipe.get("judge_threshold"))
         else:
             judge, calibration = self._calibrated(ctx, levels, model, tok, seed)
-        earlier = set(ctx.pool()["prompt"])
+        earlier = set(ctx.pool()["prompt"][:])  # one slice: iterating a column row by row takes seconds
         rng = random.Random(f"curate-{ctx.cfg.seed}-{ctx.gen}")
         problems = ctx.splits.draw("train", self.n_problems, lambda r: ctx.task.sample_level(r.choice(levels), r), rng, distinct=True)
         problems = [p for p in problems if p.prompt not in earlier]  # no duplicates of earlier data
