@@ -16,6 +16,11 @@ def correctness(
     return [task.check(p, a) for p, a in zip(items, answers)]
 
 
+def bits(correct: list[bool]) -> str:
+    """Per-item correctness as a compact string, "1" for right and "0" for wrong."""
+    return "".join("1" if ok else "0" for ok in correct)
+
+
 def per_level(items: list[Problem], correct: list[bool]) -> dict[int, float]:
     """Accuracy at each level present in `items`."""
     totals: dict[int, list[int]] = {}

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from pipeline.context import Context
 from pipeline.data import save_rows
-from pipeline.evaluate import correctness, frontier, per_level
+from pipeline.evaluate import bits, correctness, frontier, per_level
 from pipeline.model import build_model, build_tokenizer, load, n_params, save
 from pipeline.rundir import atomic_dir, write_json
 from pipeline.stages.train import train_flops
@@ -75,5 +75,5 @@ def make_seed(ctx: Context, console: Console) -> dict[str, Any]:
     if front < sm.levels:
         console.print(f"[yellow]warning: the seed masters levels 1..{front} only, not 1..{sm.levels}: "
                       f"it has not finished learning (raise seed_model.steps)[/yellow]")
-    write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", {"promoted": True, "reason": "the seed is the first champion", "successor_frontier": front, "successor_accuracy": acc})
+    write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", {"promoted": True, "reason": "the seed is the first champion", "successor_frontier": front, "successor_accuracy": acc, "successor_correct": bits(correct)})
     return {"frontier": front, "seconds": info["seconds"], "reused": "reused_from" in info}

@@ -67,10 +67,16 @@ def test_tiny_loop_writes_every_stage_and_resumes_without_redoing_work(tmp_path)
     assert summary["stop_reason"].startswith("max_generations")
     # a killed run left gen 1's verify unfinished: only verify runs again
     (run / "gen_1" / "verify" / "DONE.json").unlink()
+    # and it compares against the champion's recorded answers, not a second evaluation of it
+    seed_verdict = run / "gen_0" / "verify" / "verdict.json"
+    recorded = json.loads(seed_verdict.read_text())
+    assert set(recorded["successor_correct"]) <= {"0", "1"} and "0" in recorded["successor_correct"]
+    seed_verdict.write_text(json.dumps({**recorded, "successor_correct": "1" * len(recorded["successor_correct"])}))
     n_before = len(_events(run))
     run_loop(cfg, run)
     rerun = [e["stage"] for e in _events(run)[n_before:] if e["event"] == "stage_start"]
     assert rerun == ["verify"]
+    assert set(json.loads((run / "gen_1" / "verify" / "verdict.json").read_text())["champion_accuracy"].values()) == {1.0}
 
 
 @pytest.mark.parametrize("stop", [False, True])
