@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from transformers import PreTrainedTokenizerFast
 
@@ -126,7 +127,8 @@ def train(
     curve: list[dict[str, float]] = []
     tokens = 0
     columns = [TextColumn("  {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.4f}"), TimeRemainingColumn()]
-    with Progress(*columns, transient=True) as bar:
+    console = Console()
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:  # no blank line per bar in a log file
         task = bar.add_task(description, total=steps, loss=float("nan"))
         for step in range(steps):
             parts = [torch.randint(len(d), (c,), generator=gen) for (d, _), c in zip(sources, counts)]
