@@ -29,9 +29,25 @@ def per_level(items: list[Problem], correct: list[bool]) -> dict[int, float]:
     return {level: sum(v) / len(v) for level, v in sorted(totals.items())}
 
 
-def frontier(accuracy: dict[int, float], threshold: float) -> int:
-    """The highest level L such that every level 1..L reaches `threshold` (0 if level 1 fails)."""
+def counts(items: list[Problem]) -> dict[int, int]:
+    """How many items each level has."""
+    out: dict[int, int] = {}
+    for p in items:
+        out[p.level] = out.get(p.level, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def frontier(accuracy: dict[int, float], threshold: float, sizes: dict[int, int] | None = None, min_items: int = 1) -> int:
+    """The highest level L such that every level 1..L reaches `threshold` (0 if level 1 fails).
+
+    A level with fewer than `min_items` items (`sizes`) is too small to judge: one wrong answer out
+    of the single 1-digit item of the reverse task would set the frontier to 0. Such a level is passed
+    over, neither counting for nor against (the seed trains on it anyway). A level with no items at all is passed over
+    alike when `sizes` is given."""
     level = 0
-    while accuracy.get(level + 1, 0.0) >= threshold:
-        level += 1
+    for lv in range(1, max(accuracy, default=0) + 1):
+        judged = sizes is None or sizes.get(lv, 0) >= min_items
+        if judged and accuracy.get(lv, 0.0) < threshold:
+            break
+        level = lv
     return level

@@ -69,3 +69,41 @@ def test_small_gain_is_not_significant():
             successor[i], flipped = True, flipped + 1
     v = Gate().decide(items, champion, successor)
     assert not v.promoted and v.p_value > 0.05
+
+
+def test_a_level_with_few_items_does_not_set_the_frontier():
+    from pipeline.splits import Splits
+    from tasks.reverse import StringTransform
+
+    items = Splits().ladder(StringTransform(), "test", range(1, 5), 100, seed=0)
+    assert [sum(p.level == lv for p in items) for lv in range(1, 5)] == [1, 10, 100, 100]  # 10 strings of 1 digit, 1 in test
+    wrong_at_1 = [p.level != 1 for p in items]
+    assert Gate(min_items=30).frontier(items, wrong_at_1) == 4  # the single 1-digit item counts neither way
+    assert Gate(min_items=1).frontier(items, wrong_at_1) == 0  # the old rule: one answer decides everything
+    wrong_at_3 = [p.level != 3 for p in items]
+    assert Gate(min_items=30).frontier(items, wrong_at_3) == 2  # a level with enough items still stops it
+
+
+def test_a_task_with_no_test_item_at_level_1_still_has_a_frontier():
+    items = ladder(levels=range(2, 8))
+    assert Gate().frontier(items, [True] * len(items)) == 7
+
+
+def test_one_lost_item_on_a_small_mastered_level_is_not_a_regression():
+    # 1-digit addition has 13 test items: one lost is a 7.7-point drop, far past the 2-point tolerance, and means nothing
+    items = ladder(levels=[1], n=13) + ladder(levels=range(2, 7), n=500)
+    champion = [True] * len(items)
+    successor = [not (p.level == 1 and i == 0) for i, p in enumerate(items)]
+    assert Gate(min_items=1).regressions(items, champion, successor, mastered=5) == {}
+    # losing every 1-digit item is significant
+    lost = [p.level != 1 for p in items]
+    assert Gate(min_items=1).regressions(items, champion, lost, mastered=5) == {1: 1.0}
+
+
+def test_a_regression_must_be_both_larger_than_the_tolerance_and_significant():
+    items = ladder(levels=range(1, 4), n=500)
+    champion = [True] * len(items)
+    small = [not (p.level == 2 and i % 500 < 8) for i, p in enumerate(items)]  # 8 of 500 lost: 1.6 points, p = 0.004
+    assert Gate().regressions(items, champion, small, mastered=3) == {}
+    large = [not (p.level == 2 and i % 500 < 15) for i, p in enumerate(items)]  # 3 points, p = 3e-5
+    assert Gate().regressions(items, champion, large, mastered=3) == {2: 0.03}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.context import Context
-from pipeline.evaluate import frontier, per_level
+from pipeline.evaluate import counts, frontier, per_level
 from pipeline.model import load
 from pipeline.rundir import write_json
 from pipeline.sampling import greedy
@@ -14,8 +14,8 @@ from pipeline.stages.base import Stage
 class Weaknesses(Stage):
     name = "weaknesses"
 
-    def __init__(self, threshold: float = 0.9) -> None:
-        self.threshold = threshold
+    def __init__(self, threshold: float = 0.9, min_items: int = 1) -> None:
+        self.threshold, self.min_items = threshold, min_items
 
     def run(self, ctx: Context) -> dict[str, Any]:
         model, tok = load(ctx.champion_dir, ctx.device)
@@ -23,7 +23,7 @@ class Weaknesses(Stage):
         answers = greedy(model, tok, [p.prompt for p in items])
         correct = [ctx.task.check(p, a) for p, a in zip(items, answers)]
         acc = per_level(items, correct)
-        front = frontier(acc, self.threshold)
+        front = frontier(acc, self.threshold, counts(items), self.min_items)
         errors: dict[int, dict[str, float]] = {}
         for level in acc:
             at = [(p, a) for p, a, ok in zip(items, answers, correct) if p.level == level and not ok]
