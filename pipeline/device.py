@@ -18,3 +18,8 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def precision(device: torch.device) -> str:
+    """The dtype answers are computed in on `device` (what `autocast` gives), recorded with every verdict."""
+    return "bfloat16" if device.type == "cuda" else "float32"

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pipeline.rundir import append_line
+
 
 class NoLogger:
     """Logs nothing beyond the plain metrics file."""
@@ -19,8 +21,7 @@ class NoLogger:
         self.path = Path(run_dir) / "metrics.jsonl"
 
     def log(self, metrics: dict[str, Any]) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(metrics) + "\n")
+        append_line(self.path, json.dumps(metrics))
 
     def finish(self) -> None:
         pass

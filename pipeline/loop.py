@@ -10,6 +10,7 @@ again on the same folder skips what is done and resumes at the first unfinished 
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,23 +18,23 @@ from typing import Any
 import hydra
 import transformers
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
 from pipeline import device as devices
+from pipeline import plugins
 from pipeline.context import Context
 from pipeline.report import generation_record, write_report
-from pipeline.rundir import RunDir
+from pipeline.rundir import RunDir, RunDirError, write_text
 from pipeline.seed import make_seed
 from pipeline.splits import Splits
 from pipeline.stages import Stage
+from pipeline.validate import ConfigError, validate
 
 console = Console(highlight=False, soft_wrap=True)
-
-
-class ConfigError(ValueError):
-    """A config that cannot run: unknown stage, or a resume with different settings."""
+#: keys of a stage's summary that mean "no successor this generation" (review's block, train's failure)
+STOPS = ("blocked", "failed")
 
 
 def build_stages(cfg: DictConfig) -> list[Stage]:
@@ -43,7 +44,7 @@ def build_stages(cfg: DictConfig) -> list[Stage]:
     for name in cfg.loop.stages:
         if name not in known:
             raise ConfigError(f"unknown stage '{name}' in loop.stages; known stages: {', '.join(known)}")
-        stage = instantiate(cfg.stage[name])
+        stage = plugins.instantiate(cfg.stage[name], plugins.allowed(cfg))
         if not isinstance(stage, Stage) or stage.name != name:
             raise ConfigError(f"stage/{name} must build a Stage named '{name}', got {type(stage).__name__}")
         stages.append(stage)
@@ -55,10 +56,13 @@ def check_resume(cfg: DictConfig, run: RunDir) -> bool:
     saved = run.root / "run_config.yaml"
     current = OmegaConf.to_yaml(cfg, resolve=True)
     if not saved.exists():
-        saved.write_text(current)
+        write_text(saved, current)
         return False
     if saved.read_text() != current:
-        old, new = OmegaConf.create(saved.read_text()), OmegaConf.create(current)
+        try:
+            old, new = OmegaConf.create(saved.read_text()), OmegaConf.create(current)
+        except OmegaConfBaseException as err:
+            raise ConfigError(f"{saved} is unreadable ({str(err).splitlines()[0]}); this run cannot be resumed safely") from None
         diff = sorted(k for k in set(_flat(old)) | set(_flat(new)) if _flat(old).get(k) != _flat(new).get(k))
         raise ConfigError(
             f"{run.root} was started with a different config (differs at: {', '.join(diff)}). "
@@ -73,11 +77,22 @@ def _flat(cfg: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): cfg}
 
 
+def finished(run: RunDir, gen: int, name: str) -> bool:
+    """Whether stage `name` of generation `gen` finished with its outputs intact; a stage whose outputs
+    were damaged since is cleared, with one line saying why, so that it runs again."""
+    done, why = run.check_done(gen, name)
+    if why is not None:
+        console.print(f"  [yellow]gen {gen} {name:<11} running again: {why}[/yellow]")
+        run.event("stage_invalid", gen=gen, stage=name, reason=why)
+        shutil.rmtree(run.stage_dir(gen, name), ignore_errors=True)
+    return done
+
+
 def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
     """Run one stage unless it already finished; a half-written folder from a killed run is cleared first.
     Returns the stage's summary (read back from its done marker when it ran earlier)."""
     run, gen = ctx.run, ctx.gen
-    if run.is_done(gen, stage.name):
+    if finished(run, gen, stage.name):
         console.print(f"  [dim]gen {gen} {stage.name:<11} done earlier, skipped[/dim]")
         return run.done_summary(gen, stage.name)
     shutil.rmtree(run.stage_dir(gen, stage.name), ignore_errors=True)
@@ -100,29 +115,44 @@ def stop_reason(records: list[dict[str, Any]], cfg: DictConfig) -> str | None:
     if records and records[-1]["blocked"] and cfg.loop.stop_on_block:
         return f"blocked by review in generation {records[-1]['generation']} (loop.stop_on_block)"
     if streak >= cfg.loop.patience:
-        return f"plateau: {streak} rejected successors in a row (patience {cfg.loop.patience})"
+        return f"plateau: {streak} generations in a row without a promotion (rejected, blocked or failed; patience {cfg.loop.patience})"
     if len(records) >= cfg.loop.max_generations:
         return f"max_generations reached ({cfg.loop.max_generations})"
     return None
 
 
-def run_loop(cfg: DictConfig, root: Path) -> dict[str, Any]:
-    """The whole run in folder `root`; returns the summary (also written to summary.json)."""
+def run_loop(cfg: DictConfig, root: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The whole run in folder `root`; returns the summary (also written to summary.json).
+
+    The config is validated before the folder is created or written; the folder is locked for the
+    whole run. `overrides` (the command line's, from the Hydra entry point) go to `.hydra/overrides.yaml`,
+    which `make loop RUN=...` reads to resume."""
+    validate(cfg)
+    stages = build_stages(cfg)
+    allow = plugins.allowed(cfg)
+    run = RunDir(root)
+    with run.lock():
+        resumed = check_resume(cfg, run)
+        if overrides is not None:
+            write_text(root / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
+            write_text(root / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
+        return _run(cfg, run, stages, resumed, plugins.instantiate(cfg.logger, allow), plugins.instantiate(cfg.task, allow))
+
+
+def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logger: Any, task: Any) -> dict[str, Any]:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
-    stages = build_stages(cfg)
-    run = RunDir(root)
-    resumed = check_resume(cfg, run)
-    logger = instantiate(cfg.logger)
-    ctx = Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), devices.pick(cfg.device), logger)
+    root = run.root
+    ctx = Context(cfg, run, task, Splits(**cfg.splits), devices.pick(cfg.device), logger)
     run.event("run_start", resumed=resumed, device=str(ctx.device))
     console.print(f"[bold]Successor[/bold] run {root} on {ctx.device}{' (resuming)' if resumed else ''}; stages: {' -> '.join(cfg.loop.stages)}")
     logger.start(root, f"{cfg.name}/{root.name}", OmegaConf.to_container(cfg, resolve=True))
     try:
-        if not run.is_done(0, "seed"):
+        if not finished(run, 0, "seed"):
+            shutil.rmtree(run.stage_dir(0, "seed"), ignore_errors=True)  # what a killed seed left
             run.event("stage_start", gen=0, stage="seed")
             summary = make_seed(ctx, console)
-            run.mark_done(0, "seed", summary)
+            run.mark_done(0, "seed", summary, [run.stage_dir(0, s) for s in ("train", "curate", "verify")])
             run.event("stage_finish", gen=0, stage="seed", **summary)
         seed_front = ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]
         console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels}, frontier {seed_front}")
@@ -132,9 +162,10 @@ def run_loop(cfg: DictConfig, root: Path) -> dict[str, Any]:
             ctx.gen = len(records) + 1
             start = time.time()
             for stage in stages:
-                blocked = run_stage(ctx, stage).get("blocked")
-                if blocked:  # a stage refused this generation's training run: no successor, not a crash
-                    console.print(f"  [yellow]gen {ctx.gen} blocked by {stage.name}:[/yellow] {blocked}")
+                summary = run_stage(ctx, stage)
+                stop = next((f"{key} by {stage.name}: {summary[key]}" for key in STOPS if summary.get(key)), None)
+                if stop:  # no successor this generation: not a crash, the loop goes on
+                    console.print(f"  [yellow]gen {ctx.gen} {stop}[/yellow]")
                     break
             rec = generation_record(ctx)
             records.append(rec)
@@ -153,12 +184,16 @@ def run_loop(cfg: DictConfig, root: Path) -> dict[str, Any]:
 
 def _print_generation(rec: dict[str, Any], seconds: float) -> None:
     f = rec["frontier"]
+    head = f"[bold]gen {rec['generation']}[/bold] frontier {f}"
+    if rec["status"] in STOPS:  # no successor was trained or scored: no accuracies to show
+        console.print(f"{head} | [yellow]{rec['status'].upper()}[/yellow]: {rec['reason']} | no successor | {seconds:.0f}s")
+        return
     acc = rec["per_level_accuracy"]
     verdict = "[green]PROMOTED[/green]" if rec["promoted"] else "[red]rejected[/red]"
     p = rec["p_value"]
     precision = rec["judge_precision"]
     console.print(
-        f"[bold]gen {rec['generation']}[/bold] frontier {f} | acc@{f} {acc.get(f, 0.0):.2f} acc@{f + 1} {acc.get(f + 1, 0.0):.2f}"
+        f"{head} | acc@{f} {acc.get(f, 0.0):.2f} acc@{f + 1} {acc.get(f + 1, 0.0):.2f}"
         f" | judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
         f" | {verdict} p={p if p is None else f'{p:.2g}'} | {seconds:.0f}s"
     )
@@ -166,7 +201,22 @@ def _print_generation(rec: dict[str, Any], seconds: float) -> None:
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    run_loop(cfg, Path(HydraConfig.get().runtime.output_dir))
+    """A config that cannot run, a locked or unwritable run folder: one line on stderr, exit status 2."""
+    hydra_cfg = HydraConfig.get()
+    root = Path(hydra_cfg.runtime.output_dir)
+    try:
+        run_loop(cfg, root, list(hydra_cfg.overrides.task))
+    except (ConfigError, RunDirError, OSError) as err:
+        _remove_if_empty(root)  # Hydra created the folder; a refused new run leaves nothing behind
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":

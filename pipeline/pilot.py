@@ -14,8 +14,8 @@ from typing import Any, TypedDict
 
 import torch
 from datasets import concatenate_datasets
-from hydra.utils import instantiate
 
+from pipeline import plugins
 from pipeline.data import load_rows
 from pipeline.evaluate import correctness, per_level
 from pipeline.model import build_model, load, n_params
@@ -44,6 +44,7 @@ class PilotSpec(TypedDict):
     eval_every: int  # dev accuracy every this many steps, and at the last step
     dev: str  # JSON list of {prompt, answer, level}
     task: dict[str, Any]  # the task's Hydra config (`_target_`), for its answer check
+    allow: list[str]  # packages its `_target_` may come from (pipeline.plugins)
     device: str
 
 
@@ -74,7 +75,7 @@ def run_pilot(spec: PilotSpec) -> dict[str, Any]:
     if not recipe["warm_start"]:
         model = build_model(tok, recipe["hidden"], recipe["layers"], recipe["heads"], seed=spec["train_seed"]).to(device)
     sources = [(_encode_source(tok, s, spec["max_rows"], spec["train_seed"]), s["weight"]) for s in spec["sources"]]
-    task = instantiate(spec["task"])
+    task = plugins.instantiate(spec["task"], spec["allow"])
     items = [Problem(**row) for row in read_json(Path(spec["dev"]))]
     checkpoints: list[dict[str, Any]] = []
 

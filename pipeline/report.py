@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.context import Context  # noqa: E402
-from pipeline.rundir import read_json, write_json  # noqa: E402
+from pipeline.evaluate import counts  # noqa: E402
+from pipeline.rundir import read_json, write_json, write_text  # noqa: E402
 
 
 def _maybe(ctx: Context, stage: str, name: str) -> dict[str, Any]:
@@ -31,16 +32,19 @@ def generation_record(ctx: Context) -> dict[str, Any]:
     selected = _maybe(ctx, "select", "selected.json")
     done = {s: ctx.run.done_summary(ctx.gen, s) for s in ctx.cfg.loop.stages if ctx.run.is_done(ctx.gen, s)}
     blocked = next((f"blocked by {s}: {d['blocked']}" for s, d in done.items() if d.get("blocked")), None)
+    failed = next((f"{s} failed: {d['failed']}" for s, d in done.items() if d.get("failed")), None)
     promoted = bool(verdict.get("promoted", False))
     front = verdict.get("successor_frontier" if promoted else "champion_frontier", ctx.champion_frontier())
     flops = {s: d["flops"] for s, d in done.items() if "flops" in d}
+    status = "blocked" if blocked else "failed" if failed else "promoted" if promoted else "rejected"
     return {
         "generation": ctx.gen,
+        "status": status,  # promoted | rejected | blocked (review stopped training) | failed (training stopped)
         "frontier": front,
         "promoted": promoted,
         "blocked": blocked is not None,
         "p_value": verdict.get("p_value"),
-        "reason": blocked or verdict.get("reason", "no verify stage ran"),
+        "reason": blocked or failed or verdict.get("reason", "no verify stage ran"),
         "judge_precision": curation.get("judge_precision"),
         "judge_recall": curation.get("judge_recall"),
         "judge_yield": curation.get("judge_yield"),
@@ -89,6 +93,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         f"Seed trained on levels 1..{summary['seed_levels']}, frontier {seed_frontier}. "
         f"Stopped: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
         "",
+        _gate_rule(ctx),
+        "",
         "![per-level accuracy](accuracy.png)",
         "",
         "| gen | frontier | verdict | p-value | label acc | judge precision | judge recall | judge yield | seconds | reason |",
@@ -96,9 +102,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
     ]
     fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
     for r in records:
-        verdict = "blocked" if r["blocked"] else ("promoted" if r["promoted"] else "rejected")
         lines.append(
-            f"| {r['generation']} | {r['frontier']} | {verdict} | {fmt(r['p_value'])} | "
+            f"| {r['generation']} | {r['frontier']} | {r['status']} | {fmt(r['p_value'])} | "
             f"{fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
         )
     lines += ["", "## Research stages and compute", "",
@@ -111,14 +116,25 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         sel = r["selected"]
         lines.append(f"| {r['generation']} | {sel['id']} | {sel['rationale']} | {sel['reason'] or '-'} | {shown} | "
                      f"{r['seconds']:.0f} | {r['compute']['total_flops'] / 1e15:.3g} |")
-    (ctx.run.root / "report.md").write_text("\n".join(lines) + "\n")
+    write_text(ctx.run.root / "report.md", "\n".join(lines) + "\n")
     return summary
+
+
+def _gate_rule(ctx: Context) -> str:
+    """The gate's rule for small levels, in words, with this run's small levels named."""
+    gate = ctx.cfg.stage.verify.gate
+    sizes = counts(ctx.ladder("test"))
+    small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in range(1, ctx.cfg.eval.max_level + 1) if sizes.get(lv, 0) < gate.min_items]
+    return (f"Gate: promotion needs p < {gate.alpha} (exact McNemar) at the level past the champion's frontier; a mastered level "
+            f"regresses only when it drops by more than {gate.tolerance:.0%} and the drop is significant (exact McNemar, "
+            f"p < {gate.regression_alpha} / mastered levels). Levels with fewer than {gate.min_items} test items are passed over by "
+            f"the frontier: {', '.join(small) if small else 'none in this run'}.")
 
 
 def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]]) -> None:
     """Left: successor accuracy per level, one line per generation. Right: the champion's frontier."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    rows = [(0, seed_acc, True)] + [(r["generation"], r["per_level_accuracy"], r["promoted"]) for r in records]
+    rows = [(0, seed_acc, True)] + [(r["generation"], r["per_level_accuracy"], r["promoted"]) for r in records if r["per_level_accuracy"]]
     cmap = plt.get_cmap("viridis")
     for i, (gen, acc, promoted) in enumerate(rows):
         levels = sorted(acc)
@@ -133,7 +149,7 @@ def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]
     right.step(gens, fronts, where="post", color="black")
     right.scatter([r["generation"] for r in records], [r["frontier"] for r in records],
                   c=["green" if r["promoted"] else "red" for r in records], zorder=3)
-    right.set(xlabel="generation", ylabel="champion frontier", title="frontier (green: promoted, red: rejected)")
+    right.set(xlabel="generation", ylabel="champion frontier", title="frontier (green: promoted, red: not)")
     right.set_xticks(gens)
     right.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()

@@ -12,7 +12,6 @@ import json
 import random
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -20,10 +19,12 @@ from rich.console import Console
 
 from pipeline.context import Context
 from pipeline.data import save_rows
-from pipeline.evaluate import bits, correctness, frontier, per_level
+from pipeline.cache import Entry, claim, seal
+from pipeline.evaluate import bits, correctness, counts, frontier, per_level
 from pipeline.model import build_model, build_tokenizer, load, n_params, save
 from pipeline.rundir import atomic_dir, write_json
 from pipeline.stages.train import train_flops
+from pipeline.stages.verify import provenance
 from pipeline.training import encode, train
 
 
@@ -36,11 +37,16 @@ def seed_key(ctx: Context) -> str:
 
 
 def make_seed(ctx: Context, console: Console) -> dict[str, Any]:
-    """Train (or reuse from the cache) the seed model and lay out gen_0/."""
+    """Train (or reuse from the cache) the seed model and lay out gen_0/; a run training the same seed meanwhile is waited for."""
+    with claim(ctx.cfg.cache_dir, seed_key(ctx), console.print) as entry:
+        return _make_seed(ctx, console, entry)
+
+
+def _make_seed(ctx: Context, console: Console, entry: Entry) -> dict[str, Any]:
     sm = ctx.cfg.seed_model
     key = seed_key(ctx)
-    cached = Path(ctx.cfg.cache_dir) / f"seed-{key}" if ctx.cfg.cache_dir else None
-    if cached and (cached / "model" / "model.safetensors").is_file():
+    cached = entry.path
+    if entry.ready:
         console.print(f"seed: reusing cached seed {cached} (same seed settings, key {key})")
         info = json.loads((cached / "train.json").read_text())
         info["reused_from"] = str(cached)
@@ -57,11 +63,12 @@ def make_seed(ctx: Context, console: Console) -> dict[str, Any]:
         recipe = {**OmegaConf.to_container(ctx.cfg.recipe, resolve=True), **OmegaConf.to_container(ctx.cfg.model, resolve=True)}
         info = {"levels": sm.levels, "params": n_params(model), "seconds": round(seconds, 2), "flops": train_flops(n_params(model), curve[-1]["tokens"]),
                 "final_loss": curve[-1]["loss"], "curve": curve, "recipe": recipe, "key": key}
-        target = cached or ctx.run.stage_dir(0, "seed") / "build"
+        target = cached if entry.writable else ctx.run.stage_dir(0, "seed") / "build"
         with atomic_dir(target) as tmp:
             save(model, tok, tmp / "model")
             save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [p.level for p in problems]}, tmp / "data")
-            (tmp / "train.json").write_text(json.dumps(info, indent=2))
+            write_json(tmp / "train.json", info)
+            seal(tmp)
         cached = target
     for stage, part in (("train", "model"), ("curate", "data")):
         dest = ctx.run.stage_dir(0, stage) / part
@@ -71,9 +78,9 @@ def make_seed(ctx: Context, console: Console) -> dict[str, Any]:
     items = ctx.ladder("test")
     correct = correctness(*load(ctx.run.stage_dir(0, "train") / "model", ctx.device), ctx.task, items)
     acc = per_level(items, correct)
-    front = frontier(acc, ctx.cfg.stage.verify.gate.threshold)
+    front = frontier(acc, ctx.cfg.stage.verify.gate.threshold, counts(items), ctx.cfg.stage.verify.gate.min_items)
     if front < sm.levels:
         console.print(f"[yellow]warning: the seed masters levels 1..{front} only, not 1..{sm.levels}: "
                       f"it has not finished learning (raise seed_model.steps)[/yellow]")
-    write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", {"promoted": True, "reason": "the seed is the first champion", "successor_frontier": front, "successor_accuracy": acc, "successor_correct": bits(correct)})
+    write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", {"promoted": True, "reason": "the seed is the first champion", "successor_frontier": front, "successor_accuracy": acc, "successor_correct": bits(correct), **provenance(ctx.device)})
     return {"frontier": front, "seconds": info["seconds"], "reused": "reused_from" in info}

@@ -18,6 +18,14 @@ from transformers import PreTrainedTokenizerFast
 from pipeline.device import autocast
 
 
+class NonFiniteLoss(FloatingPointError):
+    """Training met a NaN or infinite loss (raised only when `train(stop_on_nonfinite=True)`), before that step updates the weights."""
+
+    def __init__(self, step: int, loss: float) -> None:
+        super().__init__(f"non-finite loss {loss} at step {step}")
+        self.step, self.loss = step, loss
+
+
 @dataclass
 class Encoded:
     """A set of prompt/answer pairs as padded token ids with the loss mask already applied."""
@@ -107,11 +115,14 @@ def train(
     log: Callable[[int, dict[str, float]], None] | None = None,
     log_every: int = 25,
     description: str = "train",
+    stop_on_nonfinite: bool = False,
 ) -> list[dict[str, float]]:
     """Train in place for `steps` steps; returns the logged curve (loss, lr, tokens seen so far).
 
     Each batch takes examples from the sources in proportion to their weights
     (sampled with replacement from a seeded generator, so a run repeats exactly).
+    With `stop_on_nonfinite`, a NaN or infinite loss raises NonFiniteLoss (pilots and build's trial
+    step leave it off: they record a divergence instead).
     """
     device = next(model.parameters()).device
     sources = [(data, w) for data, w in sources if len(data) and w > 0]
@@ -142,6 +153,8 @@ def train(
                 group["lr"] = lr_at(step, steps, lr, warmup)
             with autocast(device):
                 loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            if stop_on_nonfinite and not math.isfinite(loss.item()):
+                raise NonFiniteLoss(step, loss.item())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,4 +1,5 @@
 import json
+import shutil
 import random
 import subprocess
 import sys
@@ -68,3 +69,16 @@ def test_missing_and_corrupt_checkpoints_give_clear_errors(tmp_path, adder):
     (broken / "model.safetensors").write_bytes((adder / "model.safetensors").read_bytes()[:100])
     with pytest.raises(CheckpointError, match="corrupt"):
         load(broken)
+
+
+def test_models_are_saved_and_loaded_as_safetensors_only(tmp_path, adder):
+    """A pickle checkpoint can run code when loaded: the project writes and reads safetensors only."""
+
+    assert (adder / "model.safetensors").is_file() and not list(adder.glob("*.bin"))
+    pickled = tmp_path / "pickled"
+    shutil.copytree(adder, pickled)
+    model, _ = load(adder)
+    (pickled / "model.safetensors").unlink()
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match="expected config.json and model.safetensors"):
+        load(pickled)

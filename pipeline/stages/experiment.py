@@ -14,6 +14,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from pipeline import plugins
 from pipeline.context import Context
 from pipeline.executors import Executor
 from pipeline.pilot import PilotSpec, Source, run_pilot
@@ -94,5 +95,6 @@ class Experiment(Stage):
             "eval_every": max(1, self.steps // self.checkpoints),
             "dev": dev,
             "task": OmegaConf.to_container(ctx.cfg.task, resolve=True),
+            "allow": list(plugins.allowed(ctx.cfg)),
             "device": str(ctx.device),
         }

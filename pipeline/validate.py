@@ -1,0 +1,151 @@
+"""Config validation before any work: every size, rate, probability, level and device, in one table.
+
+`run_loop` calls `validate(cfg)` before it creates or writes the run folder; the `python -m
+pipeline.loop` entry prints the one-line message and exits with status 2. A key absent from the
+composed config (a judge or executor variant without that setting) is not checked. To check a new
+key, add one row to CHECKS: (key, test, what is allowed).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline import plugins
+
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """A config that cannot run: a value out of range, an unknown stage, a disallowed target, a resume with different settings."""
+
+
+def _int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def at_least(n: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: _int(v) and v >= n), f"an integer >= {n}"
+
+
+def positive() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: _num(v) and v > 0), "a finite number > 0"
+
+
+def within(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> tuple[Callable[[Any], bool], str]:
+    def test(v: Any) -> bool:
+        return _num(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+    return test, f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+
+
+def optional(check: tuple[Callable[[Any], bool], str]) -> tuple[Callable[[Any], bool], str]:
+    test, text = check
+    return (lambda v: v is None or test(v)), f"null or {text}"
+
+
+def each(check: tuple[Callable[[Any], bool], str], min_len: int = 1) -> tuple[Callable[[Any], bool], str]:
+    test, text = check
+    return (lambda v: OmegaConf.is_list(v) and len(v) >= min_len and all(test(x) for x in v)), f"a list of >= {min_len} values, each {text}"
+
+
+def flag() -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: isinstance(v, bool)), "true or false"
+
+
+def device_ok(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    if v in ("auto", "cpu"):
+        return True
+    if v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()):
+        index = int(v[5:]) if ":" in v else 0
+        return torch.cuda.is_available() and index < torch.cuda.device_count()
+    return False
+
+
+def _device_text() -> str:
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return "auto, cpu" + (f", cuda or cuda:0..{gpus - 1}" if gpus else " (no CUDA device here, so not cuda)")
+
+
+PROB = within(0, 1)
+RATE = within(0, 1, lo_open=True, hi_open=True)
+#: (key, (test, allowed)), in the order they are checked
+CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
+    ("seed", ((lambda v: _int(v) and v >= 0), "an integer >= 0")),
+    ("device", (device_ok, "")),  # allowed text depends on the machine: _device_text()
+    ("loop.max_generations", at_least(1)),
+    ("loop.patience", at_least(1)),
+    ("loop.stop_on_block", flag()),
+    ("model.hidden", at_least(1)), ("model.layers", at_least(1)), ("model.heads", at_least(1)),
+    ("seed_model.levels", at_least(1)), ("seed_model.n_problems", at_least(1)), ("seed_model.steps", at_least(1)),
+    ("seed_model.batch_size", at_least(1)), ("seed_model.lr", positive()), ("seed_model.warmup", at_least(0)),
+    ("recipe.warm_start", flag()),
+    ("recipe.hidden", at_least(1)), ("recipe.layers", at_least(1)), ("recipe.heads", at_least(1)),
+    ("recipe.steps", at_least(1)), ("recipe.batch_size", at_least(1)), ("recipe.lr", positive()), ("recipe.warmup", at_least(0)),
+    ("recipe.new_share", PROB), ("recipe.temperature", (lambda v: _num(v) and v >= 0, "a number >= 0")),
+    ("recipe.judge_threshold", optional(PROB)),
+    ("eval.max_level", at_least(1)), ("eval.items_per_level", at_least(1)),
+    ("splits.test_pct", at_least(1)), ("splits.dev_pct", at_least(1)),
+    ("stage.verify.gate.alpha", RATE), ("stage.verify.gate.regression_alpha", RATE), ("stage.verify.gate.window", at_least(1)),
+    ("stage.verify.gate.tolerance", PROB), ("stage.verify.gate.threshold", within(0, 1, lo_open=True)),
+    ("stage.verify.gate.min_items", at_least(1)),
+    ("stage.weaknesses.threshold", within(0, 1, lo_open=True)),  # after the gate's: it defaults to the gate's threshold
+    ("stage.propose.k", at_least(1)),
+    ("stage.build.max_params", at_least(1)), ("stage.build.max_memory_mb", positive()), ("stage.build.lr_cuts", at_least(0)),
+    ("stage.build.max_update", positive()), ("stage.build.min_head_dim", at_least(1)),
+    ("stage.experiment.seeds", each((_int, "an integer"), min_len=2)), ("stage.experiment.steps", at_least(1)),
+    ("stage.experiment.batch_scale", positive()), ("stage.experiment.levels_ahead", each(at_least(0))),
+    ("stage.experiment.items_per_level", at_least(1)), ("stage.experiment.checkpoints", at_least(1)), ("stage.experiment.max_rows", at_least(1)),
+    ("stage.experiment.executor.workers", at_least(1)),
+    ("stage.interpret.target_ahead", at_least(0)), ("stage.interpret.z", (lambda v: _num(v) and v >= 0, "a number >= 0")),
+    ("stage.select.margin", (lambda v: _num(v) and v >= 0, "a number >= 0")),
+    ("stage.curate.n_problems", at_least(1)), ("stage.curate.levels_ahead", each(at_least(0))),
+    ("stage.curate.thresholds", each(PROB)), ("stage.curate.target_precision", PROB),
+    ("stage.curate.judge.min_confidence", PROB), ("stage.curate.judge.k", at_least(1)), ("stage.curate.judge.threshold", within(0, 1, lo_open=True)),
+    ("stage.curate.judge.temperature", positive()), ("stage.curate.judge.p", PROB),
+    ("stage.review.sample_size", at_least(0)), ("stage.review.max_label_error", PROB), ("stage.review.confidence", RATE),
+    ("stage.review.max_contamination", at_least(0)),
+]
+
+#: checks that tie two keys together: (keys, test on the config, what is allowed)
+RELATIONS: list[tuple[str, Callable[[DictConfig], bool], str]] = [
+    ("splits.test_pct + splits.dev_pct", lambda c: c.splits.test_pct + c.splits.dev_pct < 100, "< 100 (training needs the rest)"),
+    ("model.hidden % model.heads", lambda c: c.model.hidden % c.model.heads == 0, "0 (heads must divide hidden)"),
+    ("recipe.hidden % recipe.heads", lambda c: c.recipe.hidden % c.recipe.heads == 0, "0 (heads must divide hidden)"),
+    ("seed_model.levels", lambda c: c.seed_model.levels < c.eval.max_level, "< eval.max_level (the gate needs a level past the seed's)"),
+    ("stage.experiment.checkpoints", lambda c: "experiment" not in c.stage or c.stage.experiment.checkpoints <= c.stage.experiment.steps,
+     "<= stage.experiment.steps"),
+]
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError with one line naming the first key whose value cannot work, and what is allowed."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"config cannot be resolved: {str(err).splitlines()[0]}") from None
+    for key, (test, allowed) in CHECKS:
+        value = OmegaConf.select(cfg, key, default=_MISSING)
+        if value is _MISSING:
+            continue
+        if not test(value):
+            shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+            raise ConfigError(f"config error: {key}={shown!r} is not allowed; it must be {allowed or _device_text()}")
+    for keys, test, allowed in RELATIONS:
+        if not test(cfg):
+            raise ConfigError(f"config error: {keys} must be {allowed}")
+    try:
+        plugins.check(cfg, plugins.allowed(cfg))
+    except plugins.PluginError as err:
+        raise ConfigError(f"config error: {err}") from None
+

@@ -1,0 +1,106 @@
+"""Config validation before any work, and safe instantiation of `_target_`s."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline import plugins
+from pipeline.loop import ConfigError, run_loop
+from pipeline.stages import Stage
+from pipeline.validate import CHECKS, validate
+from tests.conftest import make_cfg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class EchoStage(Stage):
+    """A user's own stage class, outside the project's packages."""
+
+    name = "train"
+
+    def run(self, ctx):  # pragma: no cover - never run
+        return {}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("recipe.steps=-1", "recipe.steps=-1 is not allowed; it must be an integer >= 1"),
+    ("recipe.batch_size=0", "recipe.batch_size=0 is not allowed; it must be an integer >= 1"),
+    ("seed_model.steps=0", "seed_model.steps=0 is not allowed"),
+    ("eval.items_per_level=0", "eval.items_per_level=0 is not allowed; it must be an integer >= 1"),
+    ("stage.experiment.checkpoints=0", "stage.experiment.checkpoints=0 is not allowed"),
+    ("loop.patience=0", "loop.patience=0 is not allowed; it must be an integer >= 1"),
+    ("loop.max_generations=0", "loop.max_generations=0 is not allowed"),
+    ("recipe.lr=0", "recipe.lr=0 is not allowed; it must be a finite number > 0"),
+    ("recipe.new_share=1.5", "recipe.new_share=1.5 is not allowed; it must be a number in [0, 1]"),
+    ("stage.verify.gate.alpha=1.0", "stage.verify.gate.alpha=1.0 is not allowed; it must be a number in (0, 1)"),
+    ("stage.verify.gate.window=0", "stage.verify.gate.window=0 is not allowed"),
+    ("stage.verify.gate.threshold=0", "stage.verify.gate.threshold=0 is not allowed; it must be a number in (0, 1]"),
+    ("stage.verify.gate.tolerance=-0.1", "stage.verify.gate.tolerance=-0.1 is not allowed"),
+    ("device=tpu", "device='tpu' is not allowed; it must be auto, cpu"),
+    ("recipe.steps=ten", "recipe.steps='ten' is not allowed"),
+    ("stage.experiment.seeds=[0]", "stage.experiment.seeds=[0] is not allowed; it must be a list of >= 2 values"),
+    ("model.heads=3", "model.hidden % model.heads must be 0"),
+    ("seed_model.levels=5", "seed_model.levels must be < eval.max_level"),  # tiny: max_level 5
+    ("stage.train._target_=os.system", "stage.train._target_=os.system is not allowed: targets must be classes in pipeline., tasks."),
+    ("stage.verify.gate._target_=os.system", "stage.verify.gate._target_=os.system is not allowed"),
+    ("stage.train._target_=pipeline.loop.shutil.rmtree", "resolves to shutil.rmtree, not a class of pipeline, tasks"),
+    ("task._target_=tasks.addition.NoSuchTask", "task._target_=tasks.addition.NoSuchTask cannot be found"),
+])
+def test_values_that_cannot_work_are_refused_before_the_run_folder_exists(tmp_path, override, message):
+    cfg = make_cfg(tmp_path, override)
+    with pytest.raises(ConfigError) as err:
+        run_loop(cfg, tmp_path / "run")
+    assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cuda_is_refused_where_there_is_none(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="device='cuda' is not allowed; it must be auto, cpu \\(no CUDA device here"):
+        validate(make_cfg(tmp_path, "device=cuda"))
+
+
+def test_the_default_config_and_the_presets_pass(tmp_path):
+    validate(make_cfg(tmp_path, experiment=None))
+    validate(make_cfg(tmp_path))
+    for variant in ("judge=majority", "judge=noisy_oracle", "executor=local", "stage/experiment=thorough", "stage/review=strict"):
+        validate(make_cfg(tmp_path, variant))
+
+
+def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
+    """A key misspelled in CHECKS would be skipped silently."""
+    from omegaconf import OmegaConf
+
+    cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"), make_cfg(tmp_path, "judge=noisy_oracle")]
+    missing = [key for key, _ in CHECKS if all(OmegaConf.select(c, key, default=None) is None and key != "recipe.judge_threshold" for c in cfgs)]
+    assert missing == []
+
+
+def test_a_users_own_class_needs_the_allow_list(tmp_path):
+    target = f"{__name__}.EchoStage"
+    with pytest.raises(ConfigError, match=f"stage.train._target_={target} is not allowed"):
+        validate(make_cfg(tmp_path, f"stage.train._target_={target}"))
+    cfg = make_cfg(tmp_path, f"stage.train._target_={target}", f"plugins.allow=[{__name__.split('.')[0]}]")
+    validate(cfg)
+    assert isinstance(plugins.instantiate(cfg.stage.train, plugins.allowed(cfg)), EchoStage)
+
+
+def test_instantiate_checks_nested_targets_itself():
+    node = {"_target_": "pipeline.stages.verify.Verify", "gate": {"_target_": "os.system", "command": "true"}}
+    with pytest.raises(plugins.PluginError, match="gate._target_=os.system is not allowed"):
+        plugins.instantiate(node, plugins.PROJECT)
+
+
+def test_the_command_line_prints_one_line_and_exits_non_zero(tmp_path):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "pipeline.loop", "experiment=tiny", "logger=none", "recipe.steps=-1", f"hydra.run.dir={run}"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: config error: recipe.steps=-1 is not allowed; it must be an integer >= 1"
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not run.exists()  # not even Hydra's .hydra/ folder
