@@ -1,6 +1,6 @@
 # Successor. `make loop` and `make test` do all set-up themselves on a fresh machine.
 .DEFAULT_GOAL := help
-.PHONY: help venv loop test test-fast bench clean
+.PHONY: help venv loop test test-fast lint bench clean
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,6 +12,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 	@echo "  extra Hydra overrides: make loop ARGS='judge=oracle loop.max_generations=3'"
 	@echo "  resume a run:          make loop RUN=runs/default/<timestamp>"
+	@echo "  gate error rates:      $(PY) -m pipeline.gate_check"
 
 # The virtual environment. torch first: if the python3 that runs make already has torch
 # (a GPU machine's CUDA build), the venv reuses it; otherwise it gets the pinned CPU wheel,
@@ -24,7 +25,7 @@ $(READY): pyproject.toml
 	else \
 		$(PY) -m pip install -q $(TORCH_CPU); \
 	fi
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(READY)
 
 venv: $(READY) ## create the virtual environment and install everything (done by loop/test)
@@ -37,6 +38,9 @@ test: $(READY) ## run all tests, the slow end-to-end ones included
 
 test-fast: $(READY) ## run the fast tests only
 	$(PY) -m pytest -q -m 'not slow' $(ARGS)
+
+lint: $(READY) ## check the code with ruff (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 clean: ## remove the virtual environment (runs/ is kept)
 	rm -rf $(VENV) *.egg-info

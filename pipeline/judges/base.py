@@ -32,7 +32,7 @@ class Judge(ABC):
     #: the attribute a recipe's `judge_threshold` sets (None: this judge has no threshold)
     threshold_field: str | None = None
 
-    def with_threshold(self, threshold: float | None) -> "Judge":
+    def with_threshold(self, threshold: float | None) -> Judge:
         """This judge with its threshold replaced (itself when `threshold` is None), so a recipe can tune it."""
         if threshold is None:
             return self
