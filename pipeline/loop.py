@@ -18,6 +18,7 @@ from typing import Any
 import hydra
 import transformers
 from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
@@ -59,13 +60,15 @@ def check_resume(cfg: DictConfig, run: RunDir) -> bool:
         write_text(saved, current)
         return False
     if saved.read_text() != current:
+        if current.startswith(saved.read_text()):
+            raise ConfigError(f"{saved} is truncated (a torn write); if this run was started with this config, delete that file and resume")
         try:
             old, new = OmegaConf.create(saved.read_text()), OmegaConf.create(current)
         except OmegaConfBaseException as err:
             raise ConfigError(f"{saved} is unreadable ({str(err).splitlines()[0]}); this run cannot be resumed safely") from None
         diff = sorted(k for k in set(_flat(old)) | set(_flat(new)) if _flat(old).get(k) != _flat(new).get(k))
         raise ConfigError(
-            f"{run.root} was started with a different config (differs at: {', '.join(diff)}). "
+            f"{run.root} was started with a different config (differs at: {', '.join(diff[:8])}{f' and {len(diff) - 8} more' if len(diff) > 8 else ''}). "
             f"Resume with the original overrides (see {run.root}/.hydra/overrides.yaml) or start a new run."
         )
     return True
@@ -163,9 +166,7 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
             start = time.time()
             for stage in stages:
                 summary = run_stage(ctx, stage)
-                stop = next((f"{key} by {stage.name}: {summary[key]}" for key in STOPS if summary.get(key)), None)
-                if stop:  # no successor this generation: not a crash, the loop goes on
-                    console.print(f"  [yellow]gen {ctx.gen} {stop}[/yellow]")
+                if any(summary.get(key) for key in STOPS):  # no successor this generation (the generation line says why)
                     break
             rec = generation_record(ctx)
             records.append(rec)
@@ -197,6 +198,19 @@ def _print_generation(rec: dict[str, Any], seconds: float) -> None:
         f" | judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
         f" | {verdict} p={p if p is None else f'{p:.2g}'} | {seconds:.0f}s"
     )
+
+
+class RunFolderCheck(Callback):
+    """Hydra creates the run folder before `main` is called: one it cannot create (a read-only runs
+    folder) would end in Hydra's stack trace. Registered in conf/config.yaml (`hydra.callbacks`)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = Path(config.hydra.run.dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            print(f"error: cannot create the run folder {folder}: {err.strerror}", file=sys.stderr)
+            sys.exit(2)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.loop import run_loop
+from pipeline.loop import ConfigError, run_loop
 from pipeline.rundir import LOCK, RunDir, RunDirError
 from tests.conftest import make_cfg
 
@@ -164,3 +164,10 @@ def test_a_nan_producing_recipe_fails_the_generation_and_saves_no_weights(tmp_pa
     assert info["failed"].startswith("non-finite loss") and 0 <= info["step"] < cfg.recipe.steps and info["recipe"]["lr"] == 1e6
     assert gens[0]["reason"] == f"train failed: {info['failed']}" and gens[0]["per_level_accuracy"] == {}
     assert not (tmp_path / "run" / "gen_1" / "train" / "model").exists() and not (tmp_path / "run" / "gen_1" / "verify").exists()
+
+
+def test_a_torn_run_config_is_named_as_such(run, tmp_path):
+    saved = run / "run_config.yaml"
+    saved.write_text(saved.read_text()[:300])
+    with pytest.raises(ConfigError, match="run_config.yaml is truncated"):
+        run_loop(make_cfg(tmp_path, *ARGS), run)

@@ -96,11 +96,30 @@ def test_instantiate_checks_nested_targets_itself():
         plugins.instantiate(node, plugins.PROJECT)
 
 
+def _cli(run: Path, *overrides: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "pipeline.loop", "experiment=tiny", "logger=none", *overrides, f"hydra.run.dir={run}"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
 def test_the_command_line_prints_one_line_and_exits_non_zero(tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "pipeline.loop", "experiment=tiny", "logger=none", "recipe.steps=-1", f"hydra.run.dir={run}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = _cli(run, "recipe.steps=-1")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: config error: recipe.steps=-1 is not allowed; it must be an integer >= 1"
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not run.exists()  # not even Hydra's .hydra/ folder
+
+
+def test_a_run_folder_that_cannot_be_created_is_one_line_too(tmp_path):
+    from tests.test_faults import _immutable, _mutable
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    if not _immutable(runs):
+        pytest.skip("chattr +i is not supported here")
+    try:
+        proc = _cli(runs / "run")
+    finally:
+        _mutable(runs)
+    assert proc.returncode == 2 and proc.stderr.strip().startswith(f"error: cannot create the run folder {runs / 'run'}: ")
+    assert "Traceback" not in proc.stdout + proc.stderr
