@@ -79,20 +79,21 @@ def _device_text() -> str:
 
 PROB = within(0, 1)
 RATE = within(0, 1, lo_open=True, hi_open=True)
+NONNEG = ((lambda v: _num(v) and v >= 0), "a number >= 0")
 #: (key, (test, allowed)), in the order they are checked
 CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("seed", ((lambda v: _int(v) and v >= 0), "an integer >= 0")),
     ("device", (device_ok, "")),  # allowed text depends on the machine: _device_text()
     ("loop.max_generations", at_least(1)),
     ("loop.patience", at_least(1)),
-    ("loop.stop_on_block", flag()),
+    ("loop.stop_on_block", flag()), ("loop.stages", each((lambda v: isinstance(v, str), "a stage name"))),
     ("model.hidden", at_least(1)), ("model.layers", at_least(1)), ("model.heads", at_least(1)),
     ("seed_model.levels", at_least(1)), ("seed_model.n_problems", at_least(1)), ("seed_model.steps", at_least(1)),
     ("seed_model.batch_size", at_least(1)), ("seed_model.lr", positive()), ("seed_model.warmup", at_least(0)),
     ("recipe.warm_start", flag()),
     ("recipe.hidden", at_least(1)), ("recipe.layers", at_least(1)), ("recipe.heads", at_least(1)),
     ("recipe.steps", at_least(1)), ("recipe.batch_size", at_least(1)), ("recipe.lr", positive()), ("recipe.warmup", at_least(0)),
-    ("recipe.new_share", PROB), ("recipe.temperature", (lambda v: _num(v) and v >= 0, "a number >= 0")),
+    ("recipe.new_share", PROB), ("recipe.temperature", NONNEG),
     ("recipe.judge_threshold", optional(PROB)),
     ("eval.max_level", at_least(1)), ("eval.items_per_level", at_least(1)),
     ("splits.test_pct", at_least(1)), ("splits.dev_pct", at_least(1)),
@@ -101,14 +102,17 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("stage.verify.gate.min_items", at_least(1)),
     ("stage.weaknesses.threshold", within(0, 1, lo_open=True)),  # after the gate's: it defaults to the gate's threshold
     ("stage.propose.k", at_least(1)),
+    ("proposer.stuck_after", at_least(1)), ("proposer.far", PROB), ("proposer.noisy", PROB), ("proposer.margin", PROB),
+    ("proposer.strict_judge", PROB), ("proposer.max_keys", at_least(1)),
     ("stage.build.max_params", at_least(1)), ("stage.build.max_memory_mb", positive()), ("stage.build.lr_cuts", at_least(0)),
     ("stage.build.max_update", positive()), ("stage.build.min_head_dim", at_least(1)),
     ("stage.experiment.seeds", each((_int, "an integer"), min_len=2)), ("stage.experiment.steps", at_least(1)),
     ("stage.experiment.batch_scale", positive()), ("stage.experiment.levels_ahead", each(at_least(0))),
     ("stage.experiment.items_per_level", at_least(1)), ("stage.experiment.checkpoints", at_least(1)), ("stage.experiment.max_rows", at_least(1)),
     ("stage.experiment.executor.workers", at_least(1)),
-    ("stage.interpret.target_ahead", at_least(0)), ("stage.interpret.z", (lambda v: _num(v) and v >= 0, "a number >= 0")),
-    ("stage.select.margin", (lambda v: _num(v) and v >= 0, "a number >= 0")),
+    ("stage.interpret.target_ahead", at_least(0)), ("stage.interpret.z", NONNEG), ("stage.interpret.max_spread", NONNEG),
+    ("stage.interpret.rise_tol", NONNEG), ("stage.interpret.rise_abs", NONNEG),
+    ("stage.select.margin", NONNEG),
     ("stage.curate.n_problems", at_least(1)), ("stage.curate.levels_ahead", each(at_least(0))),
     ("stage.curate.thresholds", each(PROB)), ("stage.curate.target_precision", PROB),
     ("stage.curate.judge.min_confidence", PROB), ("stage.curate.judge.k", at_least(1)), ("stage.curate.judge.threshold", within(0, 1, lo_open=True)),

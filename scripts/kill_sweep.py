@@ -1,11 +1,13 @@
 """Kill a small real run with SIGKILL at random moments, resume it each time, and compare its
 summary.json with an uninterrupted run's (results, not timings).
 
-    python scripts/kill_sweep.py --kills 20 --out /tmp/sweep [--seed 0] [overrides ...]
+    python scripts/kill_sweep.py --kills 20 --out /tmp/sweep [--seed 0] [--min-delay 1 --max-delay 15] [overrides ...]
 
-Both runs train their own seed (each has its own empty cache), so kills land in the seed, in
-every stage and in the writes between them. Prints where each kill landed, the count per stage,
-whether any finished stage ran twice, and whether the results are equal; exits 1 when they differ.
+Every run trains its own seed (each has its own empty cache), so kills land in the seed, in
+every stage and in the writes between them. When a killed run finishes before all kills are
+placed, a new one takes the rest; every killed run's results are compared. Prints where each kill
+landed, the count per stage, whether any finished stage ran twice, and whether the results are
+equal; exits 1 when they differ.
 """
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-delay", type=float, default=15.0, help="a kill comes 1..max-delay seconds after each start")
+    parser.add_argument("--min-delay", type=float, default=1.0, help="a kill comes min-delay..max-delay seconds after each start")
+    parser.add_argument("--max-delay", type=float, default=15.0)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -78,7 +81,7 @@ def main() -> int:
             proc = subprocess.Popen(command(run, args.out / f"cache_{run.name}", args.overrides), cwd=ROOT,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             try:
-                proc.wait(timeout=rng.uniform(1.0, args.max_delay))
+                proc.wait(timeout=rng.uniform(args.min_delay, args.max_delay))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()

@@ -34,6 +34,7 @@ class EchoStage(Stage):
     ("stage.experiment.checkpoints=0", "stage.experiment.checkpoints=0 is not allowed"),
     ("loop.patience=0", "loop.patience=0 is not allowed; it must be an integer >= 1"),
     ("loop.max_generations=0", "loop.max_generations=0 is not allowed"),
+    ("loop.stages=[]", "loop.stages=[] is not allowed; it must be a list of >= 1 values, each a stage name"),
     ("recipe.lr=0", "recipe.lr=0 is not allowed; it must be a finite number > 0"),
     ("recipe.new_share=1.5", "recipe.new_share=1.5 is not allowed; it must be a number in [0, 1]"),
     ("stage.verify.gate.alpha=1.0", "stage.verify.gate.alpha=1.0 is not allowed; it must be a number in (0, 1)"),
@@ -76,7 +77,8 @@ def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
     """A key misspelled in CHECKS would be skipped silently."""
     from omegaconf import OmegaConf
 
-    cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"), make_cfg(tmp_path, "judge=noisy_oracle")]
+    cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"),
+            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random")]
     missing = [key for key, _ in CHECKS if all(OmegaConf.select(c, key, default=None) is None and key != "recipe.judge_threshold" for c in cfgs)]
     assert missing == []
 
