@@ -25,7 +25,7 @@ from tasks import Problem
 class Verdict:
     promoted: bool
     reason: str
-    p_value: float
+    p_value: float | None
     wins: int
     losses: int
     gate_levels: list[int]
@@ -64,6 +64,10 @@ class Gate:
             if mcnemar_exact(losses, gains) < self.regression_alpha / mastered:
                 out[lv] = round(acc_c[lv] - acc_s[lv], 4)
         return out
+
+    def first(self, items: list[Problem], successor: list[bool]) -> Verdict:
+        """The seed's verdict: there is no champion to beat, so it is promoted and only measured."""
+        return Verdict(True, "the seed is the first champion", None, 0, 0, [], 0, self.frontier(items, successor), {}, per_level(items, successor))
 
     def decide(self, items: list[Problem], champion: list[bool], successor: list[bool]) -> Verdict:
         """Compare per-item correctness of the two models on the same `items`."""

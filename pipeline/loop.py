@@ -154,7 +154,7 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
         if not finished(run, 0, "seed"):
             shutil.rmtree(run.stage_dir(0, "seed"), ignore_errors=True)  # what a killed seed left
             run.event("stage_start", gen=0, stage="seed")
-            summary = make_seed(ctx, console)
+            summary = make_seed(ctx, console, plugins.instantiate(cfg.stage.verify, plugins.allowed(cfg)))
             run.mark_done(0, "seed", summary, [run.stage_dir(0, s) for s in ("train", "curate", "verify")])
             run.event("stage_finish", gen=0, stage="seed", **summary)
         seed_front = ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]

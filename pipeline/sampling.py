@@ -5,7 +5,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.device import autocast
-from pipeline.training import encode
+from pipeline.training import encode, padding_mask
 
 
 @torch.no_grad()
@@ -71,9 +71,8 @@ def confidence(
     for start in range(0, len(prompts), batch_size):
         enc = encode(tokenizer, prompts[start : start + batch_size], answers[start : start + batch_size])
         ids, labels = enc.input_ids.to(device), enc.labels.to(device)
-        mask = (torch.arange(ids.shape[1], device=device)[None, :] < enc.lengths.to(device)[:, None]).long()
         with autocast(device):
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+            logits = model(input_ids=ids, attention_mask=padding_mask(enc.lengths.to(device), ids.shape[1])).logits[:, :-1].float()
         target = labels[:, 1:]
         logp = torch.log_softmax(logits, -1).gather(-1, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         logp = torch.where(target != -100, logp, torch.zeros_like(logp))

@@ -1,9 +1,14 @@
 """Generation 0: the "human-made" seed, trained on ground truth for levels 1..N.
 
-It is cached under a key derived from everything that shapes it (task, model, data, steps,
-seed), so the next run with the same seed settings copies it instead of retraining.
-The seed fills gen_0/ like any generation: curate/data (its ground-truth data), train/model,
-and verify/verdict.json (its own scores on the test ladder).
+The seed trains through the train stage's `fit` and is scored by the verify stage, so gen_0/
+holds what every generation holds: curate/data (its ground-truth data), train/model and
+train.json, verify/verdict.json. It trains until it has learned its levels: the peak lr is held
+until every level 1..N reaches `seed_model.mastered` on a few dev items, then the lr decays
+(capped at `seed_model.max_steps`). NoPE addition is learned in a sudden drop of the loss that
+comes hundreds of steps earlier or later from one seed or machine to the next, so a fixed count
+left some seeds unfinished. It is cached under a key derived from everything that shapes it
+(task, model, data, recipe, seed), so the next run with the same settings copies it; runs that
+need the same seed at the same time take turns (`pipeline.cache`).
 """
 from __future__ import annotations
 
@@ -11,21 +16,23 @@ import hashlib
 import json
 import random
 import shutil
-import time
 from typing import Any
 
 from omegaconf import OmegaConf
 from rich.console import Console
 
+from pipeline.cache import claim, seal
 from pipeline.context import Context
 from pipeline.data import save_rows
-from pipeline.cache import Entry, claim, seal
-from pipeline.evaluate import bits, correctness, counts, frontier, per_level
-from pipeline.model import build_model, build_tokenizer, load, n_params, save
-from pipeline.rundir import atomic_dir, write_json
-from pipeline.stages.train import train_flops
-from pipeline.stages.verify import provenance
-from pipeline.training import encode, train
+from pipeline.evaluate import correctness, per_level
+from pipeline.model import build_model, build_tokenizer, n_params
+from pipeline.rundir import atomic_dir, read_json, write_json
+from pipeline.stages.train import fit
+from pipeline.stages.verify import Verify
+from pipeline.training import encode
+
+#: what gen_0 holds, as (stage, part): copied to and from the cache
+PARTS = (("train", "model"), ("train", "train.json"), ("curate", "data"))
 
 
 def seed_key(ctx: Context) -> str:
@@ -36,51 +43,58 @@ def seed_key(ctx: Context) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def make_seed(ctx: Context, console: Console) -> dict[str, Any]:
-    """Train (or reuse from the cache) the seed model and lay out gen_0/; a run training the same seed meanwhile is waited for."""
-    with claim(ctx.cfg.cache_dir, seed_key(ctx), console.print) as entry:
-        return _make_seed(ctx, console, entry)
+def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
+    """Draw the seed's ground-truth data, train a fresh model on it until it has learned its levels,
+    and write gen_0/curate/data, gen_0/train/model and train.json."""
+    sm, cfg = ctx.cfg.seed_model, ctx.cfg
+    rng = random.Random(f"seed-data-{cfg.seed}")
+    problems = ctx.splits.draw("train", sm.n_problems, lambda r: ctx.task.sample_mixed(sm.levels, r), rng)
+    save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [p.level for p in problems]},
+              ctx.out("curate") / "data")
+    tok = build_tokenizer(ctx.task.alphabet)
+    model = build_model(tok, cfg.model.hidden, cfg.model.layers, cfg.model.heads, seed=cfg.seed).to(ctx.device)
+    recipe = {"warm_start": False, **OmegaConf.to_container(cfg.model, resolve=True),
+              "steps": sm.max_steps, "batch_size": sm.batch_size, "lr": sm.lr, "warmup": sm.warmup}
+    console.print(f"seed: training generation 0 on levels 1..{sm.levels} ({n_params(model):,} parameters, "
+                  f"until every level reaches {sm.mastered} on dev items, at most {sm.max_steps} steps)")
+    # the seed's own levels only: items a human labelled for the levels the seed is taught
+    check = [p for lv in range(1, sm.levels + 1) for p in [q for q in ctx.ladder("dev") if q.level == lv][: sm.check_items]]
+    checks: list[dict[str, Any]] = []
+
+    def learned(step: int) -> bool:
+        acc = per_level(check, correctness(model, tok, ctx.task, check))
+        checks.append({"step": step, "accuracy": acc})
+        return min(acc.values()) >= sm.mastered
+
+    stats = fit(ctx, model, tok, [(encode(tok, [p.prompt for p in problems], [p.answer for p in problems]), 1.0)], recipe,
+                seed=cfg.seed, learned=learned)
+    stats.update(levels=sm.levels, checks=checks, learned_at=next((c["step"] for c in checks if min(c["accuracy"].values()) >= sm.mastered), None))
+    write_json(ctx.out("train") / "train.json", stats)
+    return stats
 
 
-def _make_seed(ctx: Context, console: Console, entry: Entry) -> dict[str, Any]:
-    sm = ctx.cfg.seed_model
+def make_seed(ctx: Context, console: Console, verify: Verify) -> dict[str, Any]:
+    """Train (or copy from the cache) the seed model into gen_0/ and score it on the test ladder;
+    a run training the same seed meanwhile is waited for."""
     key = seed_key(ctx)
-    cached = entry.path
-    if entry.ready:
-        console.print(f"seed: reusing cached seed {cached} (same seed settings, key {key})")
-        info = json.loads((cached / "train.json").read_text())
-        info["reused_from"] = str(cached)
-    else:
-        tok = build_tokenizer(ctx.task.alphabet)
-        rng = random.Random(f"seed-data-{ctx.cfg.seed}")
-        problems = ctx.splits.draw("train", sm.n_problems, lambda r: ctx.task.sample_mixed(sm.levels, r), rng)
-        data = encode(tok, [p.prompt for p in problems], [p.answer for p in problems])
-        model = build_model(tok, ctx.cfg.model.hidden, ctx.cfg.model.layers, ctx.cfg.model.heads, seed=ctx.cfg.seed).to(ctx.device)
-        console.print(f"seed: training generation 0 on levels 1..{sm.levels} ({n_params(model):,} parameters, {sm.steps} steps)")
-        start = time.time()
-        curve = train(model, [(data, 1.0)], steps=sm.steps, batch_size=sm.batch_size, lr=sm.lr, warmup=sm.warmup, seed=ctx.cfg.seed, description="seed train")
-        seconds = time.time() - start
-        recipe = {**OmegaConf.to_container(ctx.cfg.recipe, resolve=True), **OmegaConf.to_container(ctx.cfg.model, resolve=True)}
-        info = {"levels": sm.levels, "params": n_params(model), "seconds": round(seconds, 2), "flops": train_flops(n_params(model), curve[-1]["tokens"]),
-                "final_loss": curve[-1]["loss"], "curve": curve, "recipe": recipe, "key": key}
-        target = cached if entry.writable else ctx.run.stage_dir(0, "seed") / "build"
-        with atomic_dir(target) as tmp:
-            save(model, tok, tmp / "model")
-            save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [p.level for p in problems]}, tmp / "data")
-            write_json(tmp / "train.json", info)
-            seal(tmp)
-        cached = target
-    for stage, part in (("train", "model"), ("curate", "data")):
-        dest = ctx.run.stage_dir(0, stage) / part
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(cached / part, dest)
-    write_json(ctx.run.stage_dir(0, "train") / "train.json", info)
-    items = ctx.ladder("test")
-    correct = correctness(*load(ctx.run.stage_dir(0, "train") / "model", ctx.device), ctx.task, items)
-    acc = per_level(items, correct)
-    front = frontier(acc, ctx.cfg.stage.verify.gate.threshold, counts(items), ctx.cfg.stage.verify.gate.min_items)
-    if front < sm.levels:
-        console.print(f"[yellow]warning: the seed masters levels 1..{front} only, not 1..{sm.levels}: "
-                      f"it has not finished learning (raise seed_model.steps)[/yellow]")
-    write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", {"promoted": True, "reason": "the seed is the first champion", "successor_frontier": front, "successor_accuracy": acc, "successor_correct": bits(correct), **provenance(ctx.device)})
-    return {"frontier": front, "seconds": info["seconds"], "reused": "reused_from" in info}
+    with claim(ctx.cfg.cache_dir, key, console.print) as entry:
+        if entry.ready:
+            console.print(f"seed: reusing cached seed {entry.path} (same seed settings, key {key})")
+            for stage, part in PARTS:
+                dest = ctx.out(stage) / part
+                shutil.rmtree(dest, ignore_errors=True)
+                (shutil.copytree if (entry.path / part).is_dir() else shutil.copy)(entry.path / part, dest)
+            stats = read_json(ctx.out("train") / "train.json")
+        else:
+            stats = train_seed(ctx, console)
+            if entry.writable:
+                with atomic_dir(entry.path) as tmp:
+                    for stage, part in PARTS:
+                        (shutil.copytree if (ctx.out(stage) / part).is_dir() else shutil.copy)(ctx.out(stage) / part, tmp / part)
+                    seal(tmp)
+    summary = verify.first(ctx)
+    front, levels = summary["successor_frontier"], ctx.cfg.seed_model.levels
+    if front < levels:
+        console.print(f"[yellow]warning: the seed masters levels 1..{front} only, not 1..{levels} on the test ladder "
+                      f"(learned on dev items at step {stats.get('learned_at')}; raise seed_model.max_steps)[/yellow]")
+    return {"frontier": front, "seconds": stats["seconds"], "steps": stats["steps"], "reused": entry.ready}

@@ -82,6 +82,17 @@ def encode(tokenizer: PreTrainedTokenizerFast, prompts: Sequence[str], answers: 
     return Encoded(torch.from_numpy(input_ids), torch.from_numpy(labels), torch.from_numpy(lengths), tokenizer.pad_token_id)
 
 
+def padding_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """1 over each row's real tokens, 0 over its right padding: the attention mask of every forward
+    pass on `Encoded` rows (training, teacher-forced scoring, build's check)."""
+    return (torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]).long()
+
+
+def train_flops(params: int, tokens: int) -> float:
+    """The usual 6 x parameters x tokens estimate of training compute."""
+    return 6.0 * params * tokens
+
+
 def _fit(rows: torch.Tensor, width: int, fill: int) -> torch.Tensor:
     """Cut or right-pad rows to `width` columns (sources are padded to different widths)."""
     if rows.shape[1] >= width:
@@ -116,6 +127,9 @@ def train(
     log_every: int = 25,
     description: str = "train",
     stop_on_nonfinite: bool = False,
+    learned: Callable[[int], bool] | None = None,
+    check_every: int = 100,
+    decay: float = 0.3,
 ) -> list[dict[str, float]]:
     """Train in place for `steps` steps; returns the logged curve (loss, lr, tokens seen so far).
 
@@ -123,6 +137,11 @@ def train(
     (sampled with replacement from a seeded generator, so a run repeats exactly).
     With `stop_on_nonfinite`, a NaN or infinite loss raises NonFiniteLoss (pilots and build's trial
     step leave it off: they record a divergence instead).
+    With `learned`, `steps` is a cap: the peak lr is held and `learned(step)` is asked every
+    `check_every` steps; once it says yes, the decay runs over the same share of the run as
+    usual and training ends. The loss drop in which NoPE addition is learned comes at very
+    different steps for different seeds and machines, so a fixed count is either too short
+    for some or wasted on others.
     """
     device = next(model.parameters()).device
     sources = [(data, w) for data, w in sources if len(data) and w > 0]
@@ -141,24 +160,28 @@ def train(
     console = Console()
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:  # no blank line per bar in a log file
         task = bar.add_task(description, total=steps, loss=float("nan"))
-        for step in range(steps):
+        step = 0
+        while step < steps:
             parts = [torch.randint(len(d), (c,), generator=gen) for (d, _), c in zip(sources, counts)]
             width = max(int(d.lengths[i].max()) for (d, _), i in zip(sources, parts) if len(i))
             ids = torch.cat([_fit(d.input_ids[i], width, d.pad_id) for (d, _), i in zip(sources, parts)]).to(device)
             labels = torch.cat([_fit(d.labels[i], width, -100) for (d, _), i in zip(sources, parts)]).to(device)
             lengths = torch.cat([d.lengths[i] for (d, _), i in zip(sources, parts)]).to(device)
             tokens += int(lengths.sum())
-            mask = (torch.arange(width, device=device)[None, :] < lengths[:, None]).long()
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, steps, lr, warmup)
+                group["lr"] = lr_at(step, steps, lr, warmup, decay)
             with autocast(device):
-                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+                loss = model(input_ids=ids, attention_mask=padding_mask(lengths, width), labels=labels).loss
             if stop_on_nonfinite and not math.isfinite(loss.item()):
                 raise NonFiniteLoss(step, loss.item())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+            if learned and (step + 1) % check_every == 0 and step + 1 < steps - int(decay * steps) and learned(step + 1):
+                steps = step + 1 + math.ceil((step + 1) * decay / (1 - decay))  # decay from here, as a run of this length would
+                bar.update(task, total=steps)
+                model.train()  # the check may have switched it to eval mode
             if step % log_every == 0 or step == steps - 1:
                 point = {"step": step, "loss": loss.item(), "lr": optimizer.param_groups[0]["lr"], "tokens": tokens}
                 curve.append(point)
@@ -166,5 +189,6 @@ def train(
                 if log:
                     log(step, point)
             bar.advance(task)
+            step += 1
     model.eval()
     return curve

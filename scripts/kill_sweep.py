@@ -25,7 +25,7 @@ from pathlib import Path
 from pipeline.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = ["experiment=tiny", "logger=none", "seed_model.steps=600", "recipe.steps=100", "loop.max_generations=3", "loop.patience=3"]
+SMALL = ["experiment=tiny", "logger=none", "seed_model.max_steps=600", "recipe.steps=100", "loop.max_generations=3", "loop.patience=3"]
 TIMINGS = {"wall_seconds", "seconds", "compute"}
 
 

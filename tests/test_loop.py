@@ -127,7 +127,7 @@ def test_a_run_killed_three_times_ends_with_an_uninterrupted_runs_results(tmp_pa
     no finished stage runs twice and summary.json's results equal an uninterrupted run's
     (scripts/kill_sweep.py; the README's 20-kill measurement is the same script)."""
     cmd = [sys.executable, "scripts/kill_sweep.py", "--kills", "3", "--max-delay", "8", "--out", str(tmp_path),
-           "seed_model.steps=100", "recipe.steps=30", "loop.max_generations=2"]
+           "seed_model.max_steps=100", "recipe.steps=30", "loop.max_generations=2"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("kill ") >= 3 and "ran twice: none" in proc.stdout and "uninterrupted run's: True" in proc.stdout

@@ -5,24 +5,49 @@ step and the recipe) and no weights are saved, so no verify runs on it.
 
 Warm start (fine-tune the champion, as Lee et al. do each round) or from scratch. Batches mix
 the newest round with all earlier data (`new_share`); accumulating rather than replacing data
-is what keeps self-training from collapsing (Gerstgrasser et al. 2024).
+is what keeps self-training from collapsing (Gerstgrasser et al. 2024). The seed (generation 0)
+trains through `fit` too, from scratch on its ground truth.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerFast
 
 from pipeline.context import Context
 from pipeline.data import load_rows
 from pipeline.model import build_model, load, n_params, save
 from pipeline.rundir import atomic_dir, write_json
 from pipeline.stages.base import Stage
-from pipeline.training import NonFiniteLoss, encode, train
+from pipeline.training import Encoded, NonFiniteLoss, encode, train, train_flops
 
 
-def train_flops(params: int, tokens: int) -> float:
-    """The usual 6 x parameters x tokens estimate of training compute."""
-    return 6.0 * params * tokens
+def fit(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
+        seed: int, learned: Callable[[int], bool] | None = None) -> dict[str, Any]:
+    """Train `model` with `recipe` on `sources`, save it as this generation's `train/model` and return
+    what train.json records (with `learned`, `recipe["steps"]` is a cap: see `training.train`).
+    A non-finite loss raises `NonFiniteLoss` before anything is saved."""
+    start = time.time()
+    curve = train(
+        model, sources, steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], warmup=recipe["warmup"],
+        seed=seed, description=f"gen {ctx.gen} train", learned=learned, stop_on_nonfinite=True,
+        log=lambda step, point: ctx.log({f"train/{k}": v for k, v in point.items()}),
+    )
+    seconds = time.time() - start
+    with atomic_dir(ctx.out("train") / "model") as tmp:
+        save(model, tok, tmp)
+    return {
+        "recipe": recipe,
+        "params": n_params(model),
+        "steps": curve[-1]["step"] + 1,
+        "seconds": round(seconds, 2),
+        "flops": train_flops(n_params(model), curve[-1]["tokens"]),
+        "final_loss": curve[-1]["loss"],
+        "curve": curve,
+    }
 
 
 class Train(Stage):
@@ -40,28 +65,12 @@ class Train(Stage):
             (encode(tok, old["prompt"], old["answer"]), 1.0 - recipe["new_share"]),
         ]
         start = time.time()
-        out = ctx.out(self.name)
         try:
-            curve = train(
-                model, sources, steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], warmup=recipe["warmup"],
-                seed=ctx.cfg.seed * 1000 + ctx.gen, description=f"gen {ctx.gen} train",
-                log=lambda step, point: ctx.log({f"train/{k}": v for k, v in point.items()}), stop_on_nonfinite=True,
-            )
+            stats = fit(ctx, model, tok, sources, recipe, seed=ctx.cfg.seed * 1000 + ctx.gen)
         except NonFiniteLoss as err:  # no successor: record why (no weights are saved) and let the loop go on
             failed = f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']})"
-            write_json(out / "train.json", {"recipe": recipe, "failed": failed, "step": err.step, "seconds": round(time.time() - start, 2)})
+            write_json(ctx.out(self.name) / "train.json", {"recipe": recipe, "failed": failed, "step": err.step, "seconds": round(time.time() - start, 2)})
             return {"failed": failed}
-        seconds = time.time() - start
-        with atomic_dir(out / "model") as tmp:
-            save(model, tok, tmp)
-        stats = {
-            "recipe": recipe,
-            "params": n_params(model),
-            "train_examples": {"new": len(new), "earlier": len(old)},
-            "seconds": round(seconds, 2),
-            "flops": train_flops(n_params(model), curve[-1]["tokens"]),
-            "final_loss": curve[-1]["loss"],
-            "curve": curve,
-        }
-        write_json(out / "train.json", stats)
-        return {"final_loss": round(stats["final_loss"], 4), "steps_per_s": round(recipe["steps"] / seconds, 2), "flops": stats["flops"]}
+        stats["train_examples"] = {"new": len(new), "earlier": len(old)}
+        write_json(ctx.out(self.name) / "train.json", stats)
+        return {"final_loss": round(stats["final_loss"], 4), "steps_per_s": round(stats["steps"] / stats["seconds"], 2), "flops": stats["flops"]}

@@ -14,7 +14,7 @@ import torch
 from pipeline.context import Context
 from pipeline.device import precision
 from pipeline.evaluate import bits, correctness
-from pipeline.gate import Gate
+from pipeline.gate import Gate, Verdict
 from pipeline.model import load
 from pipeline.rundir import write_json
 from pipeline.stages.base import Stage
@@ -41,8 +41,19 @@ class Verify(Stage):
         else:  # recorded on another device or dtype, without answers, or on another ladder: evaluate it again
             champion = correctness(*load(ctx.champion_dir, ctx.device), ctx.task, items)
         successor = correctness(*load(ctx.out("train") / "model", ctx.device), ctx.task, items)
-        verdict = self.gate.decide(items, champion, successor)
+        return self.record(ctx, self.gate.decide(items, champion, successor), successor, ctx.champion_gen)
+
+    def first(self, ctx: Context) -> dict[str, Any]:
+        """Generation 0: the seed has no champion to beat; its verdict records what it scores."""
+        items = ctx.ladder("test")
+        successor = correctness(*load(ctx.out("train") / "model", ctx.device), ctx.task, items)
+        return self.record(ctx, self.gate.first(items, successor), successor, None)
+
+    def record(self, ctx: Context, verdict: Verdict, successor: list[bool], champion_gen: int | None) -> dict[str, Any]:
+        """Write verdict.json with the successor's per-item answers and the device and dtype they were
+        computed with (the next gate reuses them only on the same kind of device)."""
         write_json(ctx.out(self.name) / "verdict.json",
-                   {"champion_gen": ctx.champion_gen, **verdict.to_dict(), "successor_correct": bits(successor), **here})
-        ctx.log({"verify/promoted": int(verdict.promoted), "verify/p_value": verdict.p_value, "verify/frontier": verdict.successor_frontier})
+                   {"champion_gen": champion_gen, **verdict.to_dict(), "successor_correct": bits(successor), **provenance(ctx.device)})
+        ctx.log({"verify/promoted": int(verdict.promoted), "verify/frontier": verdict.successor_frontier}
+                | ({} if verdict.p_value is None else {"verify/p_value": verdict.p_value}))
         return {"promoted": verdict.promoted, "p_value": verdict.p_value, "successor_frontier": verdict.successor_frontier}
