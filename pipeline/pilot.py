@@ -20,8 +20,7 @@ from pipeline.data import load_rows
 from pipeline.evaluate import correctness, per_level
 from pipeline.model import build_model, load, n_params
 from pipeline.rundir import read_json
-from pipeline.stages.train import train_flops
-from pipeline.training import Encoded, encode, train
+from pipeline.training import Encoded, encode, train, train_flops
 from tasks import Problem
 
 

@@ -107,12 +107,12 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
             f"{fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
         )
     lines += ["", "## Research stages and compute", "",
-              "| gen | selected | rationale | why selected | pilots (estimated dev accuracy at frontier+1 (gain vs champion, seed by seed)) | compute (s) | training PFLOP |",
+              "| gen | selected | rationale | why selected | pilots (dev accuracy at frontier+1 (gain vs champion, seed by seed)) | compute (s) | training PFLOP |",
               "|---|---|---|---|---|---|---|"]
     for r in records:
         pilots = _maybe_gen(ctx, r["generation"], "interpret", "interpretation.json").get("ranked", [])
-        shown = "; ".join(f"{p['id']} {p['estimate']:.2f} ({p['gain']:+.2f} +- {p['gain_noise']:.2f})" if p.get("gain") is not None
-                          else f"{p['id']} {p['estimate']:.2f}" for p in pilots) or "-"
+        shown = "; ".join(f"{p['id']} {p['acc_mean']:.2f} ({p['gain']:+.2f} +- {p['gain_noise']:.2f})" if p.get("gain") is not None
+                          else f"{p['id']} {p['acc_mean']:.2f}" for p in pilots) or "-"
         sel = r["selected"]
         lines.append(f"| {r['generation']} | {sel['id']} | {sel['rationale']} | {sel['reason'] or '-'} | {shown} | "
                      f"{r['seconds']:.0f} | {r['compute']['total_flops'] / 1e15:.3g} |")

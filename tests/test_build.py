@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from pipeline.context import Context
 from pipeline.data import save_rows
+from pipeline.judges import LengthJudge
 from pipeline.logger import NoLogger
 from pipeline.model import build_model, build_tokenizer, n_params, save
 from pipeline.proposers.base import candidate
@@ -84,15 +85,17 @@ def test_build_repairs_nan_lr_hot_lr_heads_and_over_budget(ctx):
 
 
 def test_build_drops_the_unrepairable_with_a_reason(ctx):
-    got = build(ctx, Build(max_params=10**6, max_memory_mb=100, lr_cuts=1), blowup={"lr": 1e6}, empty={"warm_start": False, "layers": 0})
+    got = build(ctx, Build(LengthJudge(), max_params=10**6, max_memory_mb=100, lr_cuts=1), blowup={"lr": 1e6},
+                empty={"warm_start": False, "layers": 0}, threshold={"judge_threshold": 0.999})
     assert "reason" not in got["champion"]
     assert got["blowup"]["reason"].startswith("unstable step at lr 100000") and got["blowup"]["reason"].endswith("after 1 lr cuts")
     assert got["blowup"]["repairs"] == [got["blowup"]["repairs"][0]] and "lr / 10 = 100000" in got["blowup"]["repairs"][0]
     assert got["empty"]["reason"] == "not positive integers: layers=0"
+    assert got["threshold"]["reason"] == "judge_threshold 0.999 set, but the judge (LengthJudge) has no threshold"
 
 
 def test_a_tiny_memory_budget_shrinks_fresh_models_and_drops_warm_starts(ctx):
-    stage = Build(max_params=10**6, max_memory_mb=0.1)
+    stage = Build(LengthJudge(), max_params=10**6, max_memory_mb=0.1)
     got = build(ctx, stage, fresh={"warm_start": False, "hidden": 64, "layers": 4, "heads": 4})
     assert got["champion"]["reason"].endswith("a warm start has the champion's size and cannot shrink")
     fresh = got["fresh"]

@@ -16,39 +16,42 @@ from pipeline.executors import Inline, Local
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json, write_json
 from pipeline.splits import Splits
-from pipeline.stages.experiment import Experiment, pool_sources
+from pipeline.judges import ConsistencyJudge
+from pipeline.stages.experiment import Experiment, pilot_sources
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
 
 SEEDS = (0, 1)
 
 
-def make_ctx(root: Path, adder: Path) -> Context:
+def make_ctx(root: Path, adder: Path, built: list[dict] | None = None, frontier: int = 1, rows: int = 300) -> Context:
     """Generation 2 of a run whose seed (gen 0) and gen 1 were both promoted: two rounds of data."""
     cfg = make_cfg(root, "executor=inline", "stage/experiment=pilots")
     run = RunDir(root / "run")
     task = ReversedAddition()
     for gen, level in ((0, 1), (1, 2)):
         shutil.copytree(adder, run.stage_dir(gen, "train") / "model")
-        problems = task.sample(level, 300, random.Random(gen))
-        save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [level] * 300},
+        problems = task.sample(level, rows, random.Random(gen))
+        save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [level] * rows},
                   run.stage_dir(gen, "curate") / "data")
-        write_json(run.stage_dir(gen, "verify") / "verdict.json", {"promoted": True, "successor_frontier": 1})
+        write_json(run.stage_dir(gen, "verify") / "verdict.json", {"promoted": True, "successor_frontier": frontier})
+        write_json(run.stage_dir(gen, "train") / "train.json", {"recipe": OmegaConf.to_container(cfg.recipe, resolve=True)})
     logger = NoLogger()
     logger.start(run.root, "test", {})
     ctx = Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), logger, gen=2)
     recipe = OmegaConf.to_container(cfg.recipe, resolve=True)
-    built = [
+    built = built or [
         {"id": "champion", "recipe": recipe},
         {"id": "lr_up", "recipe": {**recipe, "lr": 3 * recipe["lr"]}},
         {"id": "scratch", "recipe": {**recipe, "warm_start": False, "hidden": 32, "layers": 1, "heads": 2}},
     ]
-    write_json(ctx.out("build") / "built.json", {"built": built, "dropped": []})
+    write_json(ctx.out("build") / "built.json", {"built": [{**b, "recipe": {**recipe, **b["recipe"]}} for b in built], "dropped": []})
     return ctx
 
 
-def run_experiment(ctx: Context, executor) -> dict:
-    stage = Experiment(executor, seeds=SEEDS, steps=4, batch_scale=0.5, items_per_level=10, checkpoints=2, max_rows=256)
+def run_experiment(ctx: Context, executor, min_confidence: float = 0.9) -> dict:
+    stage = Experiment(executor, ConsistencyJudge(min_confidence=min_confidence), round_size=64, seeds=SEEDS, steps=4, batch_scale=0.5,
+                       items_per_level=10, checkpoints=2, max_rows=256)
     return stage.run(ctx)
 
 
@@ -82,10 +85,34 @@ def test_pilots_write_curves_for_every_candidate_and_seed(inline_run):
     assert read_json(out / "pilots/scratch-s0.json")["params"] < champ["params"]
 
 
-def test_two_promoted_rounds_are_mixed_by_new_share(inline_run):
-    sources = pool_sources(inline_run, 0.25)
-    assert [len(s["paths"]) for s in sources] == [1, 1] and [s["weight"] for s in sources] == [0.25, 0.75]
-    assert sources[0]["paths"][0].endswith("gen_1/curate/data")
+def test_the_pilot_round_gets_new_share_and_all_earlier_data_the_rest(inline_run):
+    sources = pilot_sources(inline_run, "round", 0.25)
+    assert [s["weight"] for s in sources] == [0.25, 0.75] and sources[0]["paths"] == ["round"]
+    assert [p.rsplit("/", 3)[-3:] for p in sources[1]["paths"]] == [["gen_0", "curate", "data"], ["gen_1", "curate", "data"]]
+    index = read_json(inline_run.out("experiment") / "experiment.json")
+    (only,) = index["rounds"]  # every candidate here has the champion's temperature and judge threshold
+    assert 0 < only["candidates"] <= 64 and only["kept"] <= only["candidates"]  # level-2 problems not already in the earlier data
+
+
+def test_every_knob_a_proposer_turns_changes_the_pilot(tmp_path, adder):
+    """steps, temperature, judge threshold and new_share each give a pilot that differs from the control's."""
+    knobs = {"steps": {"steps": 20}, "temperature": {"temperature": 3.0}, "judge_threshold": {"judge_threshold": 0.3},  # tiny's recipe: 10 steps
+             "new_share": {"new_share": 0.9}}
+    # frontier 0: the pilot round is at level 1, where the adder answers, unsure enough of about half its answers for a
+    # judge at 0.95 to drop them; 20 earlier rows leave most of level 1's 100 problems for the round
+    ctx = make_ctx(tmp_path, adder, [{"id": "champion", "recipe": {}}] + [{"id": k, "recipe": v} for k, v in knobs.items()], frontier=0, rows=20)
+    run_experiment(ctx, Inline(), min_confidence=0.95)
+    out = ctx.out("experiment")
+    index = read_json(out / "experiment.json")
+    rounds = {(r["temperature"], r["judge_threshold"]): r for r in index["rounds"]}
+    assert len(rounds) == 3 and rounds[(0.0, 0.3)]["kept"] > rounds[(0.0, None)]["kept"]  # a looser judge keeps more of the same labels
+    assert rounds[(3.0, None)]["kept"] < rounds[(0.0, None)]["kept"]  # hot samples the champion is unsure of
+    control = read_json(out / "pilots/champion-s0.json")
+    assert control["steps"] == 4
+    for knob in knobs:
+        pilot = read_json(out / f"pilots/{knob}-s0.json")
+        assert pilot["curve"] != control["curve"], knob  # trained on other data, or for longer
+    assert read_json(out / "pilots/steps-s0.json")["steps"] == 2 * control["steps"]  # twice the champion's steps: a pilot twice as long
 
 
 def test_local_workers_repeat_inline_pilots_exactly(inline_run, tmp_path, adder):

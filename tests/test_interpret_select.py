@@ -13,8 +13,8 @@ from pipeline.context import Context
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json, write_json
 from pipeline.splits import Splits
-from pipeline.stages.interpret import Extrapolate, LastPoint
-from pipeline.stages.select import BestEstimate, GainPerCompute
+from pipeline.stages.interpret import Interpret
+from pipeline.stages.select import BestGain, GainPerCompute
 from tests.conftest import make_cfg
 
 RECIPE = {"warm_start": True, "hidden": 64, "layers": 4, "heads": 4, "steps": 200, "batch_size": 256, "lr": 1e-3,
@@ -22,7 +22,7 @@ RECIPE = {"warm_start": True, "hidden": 64, "layers": 4, "heads": 4, "steps": 20
 
 
 def make_ctx(tmp_path: Path, *overrides: str) -> Context:
-    cfg = make_cfg(tmp_path, "stage/interpret=extrapolate", "stage/select=gain_per_compute", *overrides)
+    cfg = make_cfg(tmp_path, "stage/interpret=measured", "stage/select=gain_per_compute", *overrides)
     run = RunDir(tmp_path / "run")
     logger = NoLogger()
     logger.start(run.root, "test", {})
@@ -58,7 +58,7 @@ def write_experiment(ctx: Context, records: list[dict]) -> None:
     write_json(out / "experiment.json", {"pilot_steps": 30, "seeds": [0, 1], "levels": [3, 4], "frontier": 3, "pilots": index})
 
 
-def test_interpret_ranks_by_extrapolated_estimate_and_flags_bad_pilots(tmp_path):
+def test_interpret_ranks_by_paired_gain_and_flags_bad_pilots(tmp_path):
     ctx = make_ctx(tmp_path)
     write_experiment(ctx, RECORDS)
     instantiate(ctx.cfg.stage.interpret).run(ctx)
@@ -66,17 +66,15 @@ def test_interpret_ranks_by_extrapolated_estimate_and_flags_bad_pilots(tmp_path)
     assert result["frontier"] == 3 and result["target_level"] == 4
     rows = {r["id"]: r for r in result["ranked"]}
     assert [r["id"] for r in result["ranked"]][0] == "good"
-    assert [r["estimate"] for r in result["ranked"]] == sorted((r["estimate"] for r in result["ranked"]), reverse=True)
-    # seed 0 of "good": 0.4 + 0.1 x log2(step / 10), at the recipe's 200 steps
-    assert rows["good"]["estimate"] > 0.8 and rows["good"]["slope"] == pytest.approx(1000 * 0.0095)
-    assert rows["good"]["acc_mean"] == pytest.approx(0.60) and rows["good"]["acc_frontier"] == pytest.approx(0.95)
+    assert [r["gain"] for r in result["ranked"]] == sorted((r["gain"] for r in result["ranked"]), reverse=True)
+    # measured at the pilots' end: "good" ends at 0.60 on both seeds, the champion's recipe at 0.50
+    assert rows["good"]["acc_mean"] == pytest.approx(0.60) and rows["good"]["gain"] == pytest.approx(0.10)
+    assert rows["good"]["slope"] == pytest.approx(1000 * (0.0100 + 0.0090) / 2) and rows["good"]["acc_frontier"] == pytest.approx(0.95)
     assert rows["good"]["full_flops"] == pytest.approx(1e9 * 200 * 256 / (30 * 128)) and rows["good"]["flops"] == 2e9
     assert rows["nan"]["flags"] == ["diverged"]
     assert rows["noisy"]["flags"] == ["unstable"] and rows["noisy"]["acc_std"] == pytest.approx(math.sqrt(0.125))
     assert rows["rising"]["flags"] == ["rising_loss"]
     assert rows["champion"]["flags"] == [] and rows["good"]["flags"] == []
-    for r in result["ranked"]:
-        assert 0.0 <= r["estimate_low"] <= r["estimate"] <= r["estimate_high"] <= 1.0
     assert math.sqrt(0.5 * 0.5 / 400) <= result["seed_spread"] < 0.05  # sampling error floor; "noisy" is not pooled
     assert "| 1 | good |" in (ctx.out("interpret") / "table.md").read_text()
 
@@ -85,7 +83,7 @@ def test_gains_are_paired_by_seed_so_shared_luck_cancels(tmp_path):
     # both seeds disagree wildly (0.2 vs 0.7), but on each seed "steady" is 0.1 above the champion
     records = [pilot("champion", 0, [0.2] * 3, FALLING), pilot("champion", 1, [0.7] * 3, FALLING),
                pilot("steady", 0, [0.3] * 3, FALLING), pilot("steady", 1, [0.8] * 3, FALLING)]
-    result = LastPoint().interpret(records, 3, [3, 4])
+    result = Interpret().interpret(records, 3, [3, 4])
     rows = {r["id"]: r for r in result["ranked"]}
     assert rows["steady"]["flags"] == ["unstable"] and result["seed_spread"] > 0.3  # each candidate's seeds disagree...
     assert rows["steady"]["gain"] == pytest.approx(0.1) and rows["steady"]["gain_noise"] < 0.05  # ...their difference does not
@@ -98,21 +96,14 @@ def test_gains_are_paired_by_seed_so_shared_luck_cancels(tmp_path):
     assert chosen["id"] == "steady" and chosen["predicted_gain"] == pytest.approx(0.1) and ctx.recipe()["lr"] == 5e-4
 
 
-def test_last_point_takes_the_final_accuracy_as_the_estimate():
-    result = LastPoint().interpret(RECORDS, 3, [3, 4])
-    rows = {r["id"]: r for r in result["ranked"]}
-    assert rows["good"]["estimate"] == pytest.approx(0.60) and rows["champion"]["estimate"] == pytest.approx(0.50)
-    assert Extrapolate().interpret(RECORDS, 3, [3, 4])["ranked"][0]["estimate"] > rows["good"]["estimate"]
-
-
-def row(cid: str, estimate: float, full_flops: float = 1e12, flags: tuple[str, ...] = (), noise: float = 0.05) -> dict:
+def row(cid: str, acc: float, full_flops: float = 1e12, flags: tuple[str, ...] = (), noise: float = 0.05) -> dict:
     """An interpretation row; its paired gain is filled in by `select` against the champion's row."""
-    return {"id": cid, "estimate": estimate, "full_flops": full_flops, "flags": list(flags), "gain_noise": noise}
+    return {"id": cid, "acc_mean": acc, "full_flops": full_flops, "flags": list(flags), "gain_noise": noise}
 
 
 def select(ctx: Context, stage, rows: list[dict]) -> dict:
-    base = next(r["estimate"] for r in rows if r["id"] == "champion")
-    rows = [{**r, "gain": r["estimate"] - base} for r in rows]
+    base = next(r["acc_mean"] for r in rows if r["id"] == "champion")
+    rows = [{**r, "gain": r["acc_mean"] - base} for r in rows]
     write_json(ctx.out("interpret") / "interpretation.json", {"frontier": 3, "target_level": 4, "ranked": rows, "seed_spread": 0.05})
     built = [{"id": r["id"], "recipe": {**RECIPE, "lr": 1e-3 * (i + 1)}} for i, r in enumerate(rows)]
     write_json(ctx.out("build") / "built.json", {"built": built, "dropped": []})
@@ -124,7 +115,7 @@ def test_select_keeps_the_champion_when_gains_are_within_the_seed_spread(tmp_pat
     ctx = make_ctx(tmp_path)
     stage = instantiate(ctx.cfg.stage.select)
     chosen = select(ctx, stage, [row("a", 0.53), row("champion", 0.50), row("b", 0.40), row("wild", 0.95, flags=("diverged",))])
-    assert chosen["id"] == "champion" and chosen["predicted_gain"] == 0.0 and chosen["champion_estimate"] == 0.50
+    assert chosen["id"] == "champion" and chosen["predicted_gain"] == 0.0 and chosen["champion_accuracy"] == 0.50
     assert "keeping the champion" in chosen["reason"] and chosen["recipe"] == ctx.recipe() and ctx.recipe()["lr"] == 2e-3
 
 
@@ -136,14 +127,14 @@ def test_select_takes_a_gain_beyond_the_spread_and_ctx_recipe_follows(tmp_path):
     assert ctx.recipe() == chosen["recipe"] and ctx.recipe()["lr"] == 1e-3
 
 
-def test_gain_per_compute_prefers_the_cheaper_recipe_and_best_estimate_ignores_cost(tmp_path):
+def test_gain_per_compute_prefers_the_cheaper_recipe_and_best_gain_ignores_cost(tmp_path):
     ctx = make_ctx(tmp_path)
     rows = [row("dear", 0.65, 4e12), row("big", 0.60, 2e12), row("cheap", 0.60, 1e12), row("champion", 0.50, 1e12)]
     assert select(ctx, GainPerCompute(), rows)["id"] == "cheap"
-    assert select(ctx, BestEstimate(), rows)["id"] == "dear"
+    assert select(ctx, BestGain(), rows)["id"] == "dear"
 
 
 def test_select_configs_build_both_implementations(tmp_path):
-    assert isinstance(instantiate(make_cfg(tmp_path, "stage/select=best_estimate").stage.select), BestEstimate)
-    assert isinstance(instantiate(make_cfg(tmp_path, "stage/interpret=last_point").stage.interpret), LastPoint)
+    assert isinstance(instantiate(make_cfg(tmp_path, "stage/select=best_gain").stage.select), BestGain)
+    assert isinstance(instantiate(make_cfg(tmp_path).stage.interpret), Interpret)
     assert OmegaConf.select(make_cfg(tmp_path, "stage/select=gain_per_compute"), "stage.select.margin") == 1.0

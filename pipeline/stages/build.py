@@ -25,11 +25,11 @@ from transformers import PreTrainedTokenizerFast
 
 from pipeline.context import Context
 from pipeline.device import autocast
+from pipeline.judges import Judge
 from pipeline.model import build_model, load, n_params
 from pipeline.rundir import write_json
 from pipeline.stages.base import Stage
-from pipeline.stages.train import train_flops
-from pipeline.training import Encoded, encode, train
+from pipeline.training import Encoded, encode, padding_mask, train, train_flops
 
 Recipe = dict[str, Any]
 
@@ -58,8 +58,8 @@ class Trial:
 class Build(Stage):
     name = "build"
 
-    def __init__(self, max_params: int, max_memory_mb: float, lr_cuts: int = 3, max_update: float = 1.0, min_head_dim: int = 8) -> None:
-        self.max_params, self.max_memory_mb = max_params, max_memory_mb
+    def __init__(self, judge: Judge, max_params: int, max_memory_mb: float, lr_cuts: int = 3, max_update: float = 1.0, min_head_dim: int = 8) -> None:
+        self.judge, self.max_params, self.max_memory_mb = judge, max_params, max_memory_mb
         self.lr_cuts, self.max_update, self.min_head_dim = lr_cuts, max_update, min_head_dim
 
     def run(self, ctx: Context) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class Build(Stage):
              fallback_lr: float, device: torch.device, seed: int, gen: int) -> dict[str, Any]:
         """The candidate built (recipe after repairs, size, cost), or dropped with the reason."""
         recipe, repairs = dict(cand["recipe"]), []
-        reason, cuts = self.fix_inputs(recipe, fallback_lr, repairs), 0
+        reason, cuts = self.fix_inputs(recipe, fallback_lr, repairs, self.judge), 0
         while reason is None:
             try:
                 params, memory, trial = self.check(recipe, champion, tok, batch, device, seed, gen)
@@ -119,8 +119,11 @@ class Build(Stage):
         return {"id": cand["id"], "reason": reason, "repairs": repairs}
 
     @staticmethod
-    def fix_inputs(recipe: Recipe, fallback_lr: float, repairs: list[str]) -> str | None:
-        """Repair in place what can be read off the recipe (lr, heads); the reason to drop it when sizes are not positive integers."""
+    def fix_inputs(recipe: Recipe, fallback_lr: float, repairs: list[str], judge: Judge) -> str | None:
+        """Repair in place what can be read off the recipe (lr, heads); the reason to drop it when sizes are not
+        positive integers or it sets a threshold the configured judge does not have."""
+        if recipe.get("judge_threshold") is not None and judge.threshold_field is None:
+            return f"judge_threshold {recipe['judge_threshold']} set, but the judge ({type(judge).__name__}) has no threshold"
         sizes = ("steps", "batch_size") if recipe["warm_start"] else ("steps", "batch_size", "hidden", "layers", "heads")
         bad = [f"{k}={recipe[k]!r}" for k in sizes if not isinstance(recipe[k], int) or recipe[k] < 1]
         if bad:
@@ -185,7 +188,7 @@ class Build(Stage):
         memory = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if cuda else None
         moved = sum(float((p.detach().cpu() - b).pow(2).sum()) for p, b in zip(model.parameters(), before))
         norm = sum(float(b.pow(2).sum()) for b in before)
-        mask = (torch.arange(batch.input_ids.shape[1])[None, :] < batch.lengths[:, None]).long()
+        mask = padding_mask(batch.lengths, batch.input_ids.shape[1])
         with torch.no_grad(), autocast(device):
             after = model(input_ids=batch.input_ids.to(device), attention_mask=mask.to(device), labels=batch.labels.to(device)).loss.item()
         return Trial(curve[0]["loss"], after, math.sqrt(moved / norm), int(curve[0]["tokens"]), memory)

@@ -17,6 +17,26 @@ from pipeline.rundir import write_json
 from pipeline.sampling import generate
 from pipeline.splits import contamination
 from pipeline.stages.base import Stage
+from tasks import Problem
+
+
+def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> list[Problem]:
+    """Up to `n` distinct training-split problems at `levels` (chosen uniformly) that are not in the earlier data."""
+    earlier = set(ctx.pool()["prompt"][:])  # one slice: iterating a column row by row takes seconds
+    rng = random.Random(rng_name)
+    problems = ctx.splits.draw("train", n, lambda r: ctx.task.sample_level(r.choice(levels), r), rng, distinct=True)
+    return [p for p in problems if p.prompt not in earlier]
+
+
+def self_label(ctx: Context, judge: Judge, model: Any, tok: Any, problems: list[Problem], temperature: float, seed: int) -> tuple[list[str], list[bool]]:
+    """The champion's labels for `problems` (greedy, or sampled at `temperature`) and the judge's keep
+    decisions; only a judge that declares it reads ground truth is handed the true answers."""
+    prompts = [p.prompt for p in problems]
+    labels = [a[0] for a in generate(model, tok, prompts, temperature=temperature, seed=seed)]
+    inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed, earlier=ctx.pool(), workdir=ctx.run.root / "judge")
+    if judge.reads_ground_truth:
+        inp.truth = [p.answer for p in problems]
+    return labels, judge.keep(inp)
 
 
 class Curate(Stage):
@@ -52,16 +72,8 @@ class Curate(Stage):
             judge = self.judge.with_threshold(recipe.get("judge_threshold"))
         else:
             judge, calibration = self._calibrated(ctx, levels, model, tok, seed)
-        earlier = set(ctx.pool()["prompt"][:])  # one slice: iterating a column row by row takes seconds
-        rng = random.Random(f"curate-{ctx.cfg.seed}-{ctx.gen}")
-        problems = ctx.splits.draw("train", self.n_problems, lambda r: ctx.task.sample_level(r.choice(levels), r), rng, distinct=True)
-        problems = [p for p in problems if p.prompt not in earlier]  # no duplicates of earlier data
-        prompts = [p.prompt for p in problems]
-        labels = [a[0] for a in generate(model, tok, prompts, temperature=recipe.get("temperature", 0.0), seed=seed)]
-        inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed)
-        if judge.reads_ground_truth:
-            inp.truth = [p.answer for p in problems]
-        kept = judge.keep(inp)
+        problems = fresh_problems(ctx, levels, self.n_problems, f"curate-{ctx.cfg.seed}-{ctx.gen}")
+        labels, kept = self_label(ctx, judge, model, tok, problems, recipe.get("temperature", 0.0), seed)
         test = [p.prompt for p in ctx.ladder("test")]
         leaked = contamination([p.prompt for p, k in zip(problems, kept) if k], test)
         if leaked:

@@ -1,11 +1,15 @@
-"""Stage 4: pilots. Every built candidate trains briefly with a few seeds on the data that exists
-before this generation's curation, and is scored on dev items around the champion's frontier
-at a few checkpoints, so interpret sees a level and a slope, not a single point.
+"""Stage 4: pilots. Every built candidate runs a small copy of a generation with a few seeds: a
+pilot round (the champion labels `round_size` problems one level past its frontier at the
+candidate's temperature, the judge keeps them at the candidate's threshold), then a short
+training on that round (`new_share` of each batch) and the earlier data, scored on dev items
+around the frontier at a few checkpoints, so interpret sees a level and a slope, not one point.
 
-Pilots compress the recipe's schedule into `steps` steps (warmup scaled by the same factor) at
-`batch_scale` of its batch size, so recipes that differ in lr, warmup or batch still differ in
-the pilot. Seed s uses the same data order and subsample for every candidate (common random
-numbers), so differences between candidates are not differences in luck.
+Every knob a proposer turns shows in the pilot: the schedule is compressed in proportion
+(`steps` for the champion's own step count, more or fewer for a recipe with more or fewer; the
+warmup scaled alike), at `batch_scale` of the recipe's batch, with its lr, warm start and size;
+temperature and judge threshold change the pilot round, new_share its weight. Seed s uses the same
+data order and subsample for every candidate (common random numbers), so differences between
+candidates are not differences in luck.
 """
 from __future__ import annotations
 
@@ -16,10 +20,14 @@ from omegaconf import OmegaConf
 
 from pipeline import plugins
 from pipeline.context import Context
+from pipeline.data import save_rows
 from pipeline.executors import Executor
+from pipeline.judges import Judge
+from pipeline.model import load
 from pipeline.pilot import PilotSpec, Source, run_pilot
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
+from pipeline.stages.curate import fresh_problems, self_label
 
 
 def dev_frontier(ctx: Context) -> int:
@@ -28,13 +36,9 @@ def dev_frontier(ctx: Context) -> int:
     return read_json(path)["frontier"] if path.is_file() else ctx.champion_frontier()
 
 
-def pool_sources(ctx: Context, new_share: float) -> list[Source]:
-    """ctx.pool() as paths: the newest promoted round gets `new_share` of each batch and the earlier
-    rounds the rest (as train mixes this generation's round with earlier data); one round is one source."""
-    rounds = [str(p) for p in ctx.pool_paths()]
-    if len(rounds) == 1:
-        return [{"paths": rounds, "weight": 1.0}]
-    return [{"paths": rounds[-1:], "weight": new_share}, {"paths": rounds[:-1], "weight": 1.0 - new_share}]
+def pilot_sources(ctx: Context, pilot_round: str, new_share: float) -> list[Source]:
+    """As train mixes them: the pilot round gets `new_share` of each batch, all earlier data (ctx.pool()) the rest."""
+    return [{"paths": [pilot_round], "weight": new_share}, {"paths": [str(p) for p in ctx.pool_paths()], "weight": 1.0 - new_share}]
 
 
 class Experiment(Stage):
@@ -43,6 +47,8 @@ class Experiment(Stage):
     def __init__(
         self,
         executor: Executor,
+        judge: Judge,
+        round_size: int = 1024,
         seeds: tuple[int, ...] = (0, 1),
         steps: int = 30,
         batch_scale: float = 0.5,
@@ -53,7 +59,8 @@ class Experiment(Stage):
     ) -> None:
         if len(seeds) < 2:
             raise ValueError("pilots need >= 2 seeds, or interpret cannot tell a gain from seed noise")
-        self.executor, self.seeds, self.steps, self.batch_scale = executor, tuple(seeds), steps, batch_scale
+        self.executor, self.judge, self.round_size = executor, judge, round_size
+        self.seeds, self.steps, self.batch_scale = tuple(seeds), steps, batch_scale
         self.levels_ahead, self.items_per_level = tuple(levels_ahead), items_per_level
         self.checkpoints, self.max_rows = checkpoints, max_rows
 
@@ -64,7 +71,10 @@ class Experiment(Stage):
         out = ctx.out(self.name)
         items = [p for lv in levels for p in [q for q in ctx.ladder("dev") if q.level == lv][: self.items_per_level]]
         write_json(out / "dev.json", [asdict(p) for p in items])
-        jobs = [self._spec(ctx, cand, seed, str(out / "dev.json")) for cand in built for seed in self.seeds]
+        rounds = self._rounds(ctx, built, front)
+        control_steps = ctx.champion_recipe()["steps"]
+        jobs = [self._spec(ctx, cand, seed, str(out / "dev.json"), rounds[_round_key(cand["recipe"])]["path"], control_steps)
+                for cand in built for seed in self.seeds]
         records = self.executor.map(run_pilot, jobs)
         index = []
         for rec in records:
@@ -74,27 +84,51 @@ class Experiment(Stage):
         write_json(out / "experiment.json", {
             "pilot_steps": self.steps, "seeds": list(self.seeds), "levels": levels, "frontier": front,
             "items_per_level": self.items_per_level, "executor": type(self.executor).__name__, "pilots": index,
+            "rounds": list(rounds.values()),
         })
         flops = sum(r["flops"] for r in records)
         ctx.log({"experiment/pilots": len(records), "experiment/flops": flops})
         return {"pilots": len(records), "diverged": sum(r["diverged"] for r in records), "flops": flops}
 
-    def _spec(self, ctx: Context, cand: dict[str, Any], seed: int, dev: str) -> PilotSpec:
+    def _rounds(self, ctx: Context, built: list[dict[str, Any]], front: int) -> dict[str, dict[str, Any]]:
+        """One pilot round per distinct (temperature, judge threshold) among the candidates, on the same problems."""
+        model, tok = load(ctx.champion_dir, ctx.device)
+        problems = fresh_problems(ctx, [front + 1], self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
+        rounds: dict[str, dict[str, Any]] = {}
+        for recipe in (c["recipe"] for c in built):
+            key = _round_key(recipe)
+            if key in rounds:
+                continue
+            judge = self.judge.with_threshold(recipe.get("judge_threshold"))
+            labels, kept = self_label(ctx, judge, model, tok, problems, recipe.get("temperature", 0.0), ctx.cfg.seed * 1000 + ctx.gen)
+            path = ctx.out(self.name) / "rounds" / str(len(rounds))
+            save_rows({"prompt": [p.prompt for p, k in zip(problems, kept) if k], "answer": [a for a, k in zip(labels, kept) if k]}, path)
+            rounds[key] = {"path": str(path), "temperature": recipe.get("temperature", 0.0), "judge_threshold": recipe.get("judge_threshold"),
+                           "candidates": len(problems), "kept": sum(kept)}
+        return rounds
+
+    def _spec(self, ctx: Context, cand: dict[str, Any], seed: int, dev: str, pilot_round: str, control_steps: int) -> PilotSpec:
         recipe = cand["recipe"]
+        steps = max(1, round(self.steps * recipe["steps"] / control_steps))
         return {
             "id": cand["id"],
             "seed": seed,
             "train_seed": ctx.cfg.seed * 1_000_000 + ctx.gen * 1_000 + seed,
             "model_dir": str(ctx.champion_dir),
             "recipe": recipe,
-            "sources": pool_sources(ctx, recipe["new_share"]),
+            "sources": pilot_sources(ctx, pilot_round, recipe["new_share"]),
             "max_rows": self.max_rows,
-            "steps": self.steps,
+            "steps": steps,
             "batch_size": max(1, round(recipe["batch_size"] * self.batch_scale)),
-            "warmup": max(1, round(recipe["warmup"] * self.steps / recipe["steps"])),
-            "eval_every": max(1, self.steps // self.checkpoints),
+            "warmup": max(1, round(recipe["warmup"] * steps / recipe["steps"])),
+            "eval_every": max(1, steps // self.checkpoints),
             "dev": dev,
             "task": OmegaConf.to_container(ctx.cfg.task, resolve=True),
             "allow": list(plugins.allowed(ctx.cfg)),
             "device": str(ctx.device),
         }
+
+
+def _round_key(recipe: dict[str, Any]) -> str:
+    """Candidates with the same sampling temperature and judge threshold share one pilot round."""
+    return f"{recipe.get('temperature', 0.0)}|{recipe.get('judge_threshold')}"

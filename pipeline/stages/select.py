@@ -3,7 +3,7 @@
 A candidate is eligible when it carries none of the `exclude` flags and its gain over the champion's
 recipe, measured seed by seed (pilots of one seed share their data, so their luck cancels), beats
 `margin` x the spread of those paired gains; among the eligible, `GainPerCompute` takes the best
-predicted gain per full-budget PFLOP and `BestEstimate` the best estimate. With nothing eligible the
+predicted gain per full-budget PFLOP and `BestGain` the largest gain. With nothing eligible the
 champion's recipe stays: a difference within seed noise is no reason to change.
 The choice is written with its recipe, so `ctx.recipe()` hands it to curate and train.
 """
@@ -52,7 +52,7 @@ class Select(Stage):
         pick = max(eligible, key=lambda r: self.score(r, r["gain"]))
         return pick, (
             f"'{pick['id']}' beat the champion's recipe by {pick['gain']:+.3f} +- {pick['gain_noise']:.3f} at level "
-            f"{interp['target_level']}, seed by seed (estimates {pick['estimate']:.3f} vs {control['estimate']:.3f}); "
+            f"{interp['target_level']}, seed by seed (dev accuracy {pick['acc_mean']:.3f} vs {control['acc_mean']:.3f}); "
             f"best {self.criterion} of {len(eligible)} eligible ({gain_per_pflop(pick, pick['gain']):.1f} per PFLOP)"
         )
 
@@ -72,7 +72,7 @@ class Select(Stage):
             "rationale": rationale.get(cid, ""),
             "reason": reason,
             "predicted_gain": gain,
-            "champion_estimate": control["estimate"] if control else None,
+            "champion_accuracy": control["acc_mean"] if control else None,
             "gain_per_pflop": gain_per_pflop(row, gain) if row else 0.0,
             "criterion": self.criterion,
         }
@@ -90,10 +90,10 @@ class GainPerCompute(Select):
         return gain_per_pflop(row, gain)
 
 
-class BestEstimate(Select):
-    """The highest estimate, whatever it costs."""
+class BestGain(Select):
+    """The largest gain, whatever it costs."""
 
-    criterion = "estimate"
+    criterion = "gain"
 
     def score(self, row: dict[str, Any], gain: float) -> float:
-        return row["estimate"]
+        return gain
