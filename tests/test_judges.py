@@ -1,6 +1,7 @@
 import random
 
 import pytest
+import torch
 
 from pipeline.judges import ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge
 from pipeline.model import load
@@ -72,3 +73,68 @@ def test_addition_equivalents_swap_the_operands():
     assert TASK.equivalents("321+54=") == ["54+321="]
     assert TASK.equivalents("12+12=") == []
     assert TASK.solve("54+321=") == TASK.solve("321+54=")
+
+
+def test_committee_keeps_what_its_members_agree_on_and_reuses_them(adder, tmp_path):
+    from datasets import Dataset
+
+    from pipeline.judges import CommitteeJudge
+
+    model, tok = load(adder)
+    earlier = TASK.sample(1, 2000, random.Random(5))  # what the adder was trained on: 1-digit sums
+    rows = Dataset.from_dict({"prompt": [p.prompt for p in earlier], "answer": [p.answer for p in earlier]})
+    judge = CommitteeJudge(members=3, steps=10, lr=1e-3, batch_size=32)
+
+    def keep(level: int, corrupt: bool = False, workdir=tmp_path / "judge") -> list[bool]:
+        prompts = [p.prompt for p in TASK.sample(level, 64, random.Random(level))]
+        labels = greedy(model, tok, prompts)
+        if corrupt:
+            labels = [str((int(a[0]) + 1) % 10) + a[1:] for a in labels]
+        return judge.keep(JudgeInput(TASK, prompts, labels, model, tok, seed=7, earlier=rows, workdir=workdir))
+
+    learned, unlearned = keep(1), keep(3)
+    assert 0.7 * 64 <= sum(learned) < 64  # the members mostly agree with the champion where it was trained
+    assert sum(unlearned) < sum(learned)  # and disagree with it where it extrapolates
+    assert not any(keep(1, corrupt=True))  # a label nobody gives is never kept
+    members = sorted((tmp_path / "judge").glob("committee-*/member-*"))
+    assert len(members) == 3
+    weights = [load(m)[0].model.embed_tokens.weight for m in members] + [model.model.embed_tokens.weight]
+    assert all(not torch.equal(a, b) for i, a in enumerate(weights) for b in weights[i + 1:])  # each trained on with its own seed
+    stamps = [m.stat().st_mtime_ns for m in members]
+    assert keep(1) == learned == keep(1, workdir=None)  # read back, or trained again in memory: the same votes
+    assert [m.stat().st_mtime_ns for m in members] == stamps  # read back, not written again
+    with pytest.raises(ValueError, match="earlier data"):
+        judge.keep(JudgeInput(TASK, ["1+2="], ["30"], model, tok, seed=0))
+
+
+def test_corruptions_are_the_errors_a_champion_makes_and_marks_point_at_them():
+    from pipeline.judges.learned import corrupt, marks
+
+    rng = random.Random(0)
+    for p in TASK.sample(4, 200, rng):
+        bad = corrupt(p.answer, TASK.alphabet, rng)
+        assert bad != p.answer and len(bad) == len(p.answer) and set(bad) <= set("0123456789")
+        m = marks(bad, p.answer)
+        assert all((c == "Y") == (x == y) for c, x, y in zip(m, bad, p.answer)) and m != "Y" * len(m)
+        assert all(c == y for c, x, y in zip(m, bad, p.answer) if x != y)  # a wrong character is marked with the right one
+    assert marks("8610", "8610") == "YYYY" and marks("8710", "8610") == "Y6YY"
+
+
+def test_learned_verifier_tells_right_labels_from_corrupted_ones(tmp_path, adder):
+    from datasets import Dataset
+
+    from pipeline.judges import LearnedJudge
+    from pipeline.judges.learned import corrupt
+
+    rng = random.Random(1)
+    earlier = TASK.sample(1, 3000, rng)  # 1-digit sums: 100 problems, few enough to learn to check in a few hundred steps
+    rows = Dataset.from_dict({"prompt": [p.prompt for p in earlier], "answer": [p.answer for p in earlier]})
+    judge = LearnedJudge(threshold=0.5, hidden=64, layers=2, heads=4, steps=400, batch_size=64, negatives=1)
+    probe = TASK.sample(1, 200, random.Random(2))
+    prompts = [p.prompt for p in probe]
+    right, wrong = [p.answer for p in probe], [corrupt(p.answer, TASK.alphabet, rng) for p in probe]
+    model, tok = load(adder)  # the champion: the verifier is its own model, on the champion's device
+    inp = lambda labels: JudgeInput(TASK, prompts, labels, model, tok, seed=0, earlier=rows, workdir=tmp_path)  # noqa: E731
+    kept_right, kept_wrong = sum(judge.keep(inp(right))), sum(judge.keep(inp(wrong)))
+    assert kept_right > 0.9 * len(probe) and kept_wrong < 0.5 * len(probe), (kept_right, kept_wrong)  # measured: 200 and 70
+    assert len(list(tmp_path.glob("verifier-*/model.safetensors"))) == 1  # trained once, kept for the next call

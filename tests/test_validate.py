@@ -29,7 +29,7 @@ class EchoStage(Stage):
 @pytest.mark.parametrize("override, message", [
     ("recipe.steps=-1", "recipe.steps=-1 is not allowed; it must be an integer >= 1"),
     ("recipe.batch_size=0", "recipe.batch_size=0 is not allowed; it must be an integer >= 1"),
-    ("seed_model.steps=0", "seed_model.steps=0 is not allowed"),
+    ("seed_model.max_steps=0", "seed_model.max_steps=0 is not allowed"),
     ("eval.items_per_level=0", "eval.items_per_level=0 is not allowed; it must be an integer >= 1"),
     ("stage.experiment.checkpoints=0", "stage.experiment.checkpoints=0 is not allowed"),
     ("loop.patience=0", "loop.patience=0 is not allowed; it must be an integer >= 1"),
@@ -78,7 +78,7 @@ def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
     from omegaconf import OmegaConf
 
     cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"),
-            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random")]
+            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=committee"), make_cfg(tmp_path, "judge=learned")]
     missing = [key for key, _ in CHECKS if all(OmegaConf.select(c, key, default=None) is None and key != "recipe.judge_threshold" for c in cfgs)]
     assert missing == []
 

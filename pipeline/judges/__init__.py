@@ -9,5 +9,7 @@ from pipeline.judges.base import Judge, JudgeInput
 from pipeline.judges.simple import LengthJudge, NoJudge, NoisyOracleJudge, OracleJudge
 from pipeline.judges.majority import MajorityJudge
 from pipeline.judges.consistency import ConsistencyJudge
+from pipeline.judges.committee import CommitteeJudge
+from pipeline.judges.learned import LearnedJudge
 
-__all__ = ["ConsistencyJudge", "Judge", "JudgeInput", "LengthJudge", "MajorityJudge", "NoJudge", "NoisyOracleJudge", "OracleJudge"]
+__all__ = ["CommitteeJudge", "ConsistencyJudge", "LearnedJudge", "Judge", "JudgeInput", "LengthJudge", "MajorityJudge", "NoJudge", "NoisyOracleJudge", "OracleJudge"]

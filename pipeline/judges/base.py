@@ -4,8 +4,10 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from datasets import Dataset
 from transformers import PreTrainedTokenizerFast
 
 from tasks import Task
@@ -22,6 +24,8 @@ class JudgeInput:
     tokenizer: PreTrainedTokenizerFast
     seed: int
     truth: list[str] | None = None
+    earlier: Dataset | None = None  # the trusted earlier data (seed ground truth + kept rounds), never this round
+    workdir: Path | None = None  # where a judge may keep what it builds (committee members, a verifier), keyed by what shaped it
 
 
 class Judge(ABC):

@@ -1,0 +1,102 @@
+"""Judges compared on the same rounds: the same champion, the same candidates, the same earlier data.
+
+    python -m pipeline.judge_table runs/default/<timestamp> [--gens 1 3] [--judges consistency majority committee learned]
+
+For each chosen generation of a finished run, every judge decides on the candidates that generation's
+champion labelled (`gen_<k>/curate/judged`), given the champion and the earlier data the run had then.
+Printed (and written to `<run>/judge_table.md` and `.json`): precision, recall and yield overall and on
+the stratum of two operands of the round's length (the hard problems), and the seconds each judge took,
+its own training included (each judge builds what it needs afresh, in a scratch folder).
+The true answers are read here only to measure the judges, never to decide anything.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from pipeline.context import Context
+from pipeline.data import load_rows
+from pipeline.judges import JudgeInput
+from pipeline.logger import NoLogger
+from pipeline.model import load
+from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.splits import Splits
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "judge"
+
+
+def score(kept: list[bool], correct: list[bool]) -> dict[str, Any]:
+    """Precision, recall and yield of keep decisions against which labels are right."""
+    n_kept, n_right = sum(kept), sum(correct)
+    hits = sum(k and c for k, c in zip(kept, correct))
+    return {"candidates": len(kept), "kept": n_kept, "precision": round(hits / n_kept, 4) if n_kept else None,
+            "recall": round(hits / n_right, 4) if n_right else None, "yield": round(n_kept / len(kept), 4) if kept else None}
+
+
+def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any]]:
+    cfg = OmegaConf.load(run / "run_config.yaml")
+    logger = NoLogger()
+    logger.start(Path(tempfile.mkdtemp()), "judge_table", {})
+    ctx = Context(cfg, RunDir(run), instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), logger)
+    rows = []
+    for gen in gens:
+        ctx.gen = gen
+        champion_gen = read_json(run / f"gen_{gen}" / "weaknesses" / "weaknesses.json")["champion_gen"]
+        model, tok = load(ctx.run.stage_dir(champion_gen, "train") / "model")
+        judged = load_rows(ctx.run.stage_dir(gen, "curate") / "judged")[:]
+        prompts, labels, correct = judged["prompt"], judged["answer"], judged["correct"]
+        level = max(judged["level"])
+        hard = [ctx.task.stratum(p) == f"{level}x{level}" for p in prompts]
+        earlier = ctx.pool()
+        for name in judges:
+            judge = instantiate(OmegaConf.load(CONF / f"{name}.yaml"))
+            with tempfile.TemporaryDirectory() as scratch:
+                inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=Path(scratch))
+                if judge.reads_ground_truth:
+                    inp.truth = [ctx.task.solve(p) for p in prompts]
+                start = time.time()
+                kept = judge.keep(inp)
+                seconds = time.time() - start
+            rows.append({"gen": gen, "level": level, "judge": name, "label_accuracy": round(sum(correct) / len(correct), 4),
+                         **score(kept, correct), "hard": score([k for k, h in zip(kept, hard) if h], [c for c, h in zip(correct, hard) if h]),
+                         "seconds": round(seconds, 1)})
+            print(line(rows[-1]), flush=True)
+    return rows
+
+
+def fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
+def line(r: dict[str, Any]) -> str:
+    h = r["hard"]
+    return (f"| {r['gen']} | {r['level']} | {r['judge']} | {fmt(r['label_accuracy'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['yield'])} "
+            f"| {r['kept']} | {fmt(h['precision'])} | {fmt(h['yield'])} | {h['kept']}/{h['candidates']} | {r['seconds']} |")
+
+
+HEADER = ("| gen | level | judge | label accuracy | precision | recall | yield | kept | precision, two long operands | yield, two long operands "
+          "| kept, two long operands | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--gens", type=int, nargs="+", help="generations to compare (default: every one with a judged round)")
+    parser.add_argument("--judges", nargs="+", default=["consistency", "majority", "committee", "learned"])
+    args = parser.parse_args()
+    gens = args.gens or sorted(int(p.parent.parent.name.split("_")[1]) for p in args.run.glob("gen_*/curate/judged") if p.parent.parent.name != "gen_0")
+    print(HEADER)
+    rows = compare(args.run, gens, args.judges)
+    write_json(args.run / "judge_table.json", rows)
+    (args.run / "judge_table.md").write_text(HEADER + "\n" + "\n".join(map(line, rows)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
