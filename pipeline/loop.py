@@ -191,11 +191,13 @@ def _print_generation(rec: dict[str, Any], seconds: float) -> None:
         return
     acc = rec["per_level_accuracy"]
     verdict = "[green]PROMOTED[/green]" if rec["promoted"] else "[red]rejected[/red]"
+    if rec["empty_round"]:  # not self-improvement, whatever the verdict: the successor saw no new label
+        verdict += " [yellow](empty round: trained on earlier data only)[/yellow]"
     p = rec["p_value"]
     precision = rec["judge_precision"]
     console.print(
         f"{head} | acc@{f} {acc.get(f, 0.0):.2f} acc@{f + 1} {acc.get(f + 1, 0.0):.2f}"
-        f" | judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
+        f" | {rec['new_data']} new labels, judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
         f" | {verdict} p={p if p is None else f'{p:.2g}'} | {seconds:.0f}s"
     )
 

@@ -45,6 +45,9 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         "blocked": blocked is not None,
         "p_value": verdict.get("p_value"),
         "reason": blocked or failed or verdict.get("reason", "no verify stage ran"),
+        # the labels this generation's round added; a successor promoted on an empty round only trained more on earlier data
+        "new_data": curation.get("kept"),
+        "empty_round": curation.get("kept") == 0,
         "judge_precision": curation.get("judge_precision"),
         "judge_recall": curation.get("judge_recall"),
         "judge_yield": curation.get("judge_yield"),
@@ -97,14 +100,14 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "",
         "![per-level accuracy](accuracy.png)",
         "",
-        "| gen | frontier | verdict | p-value | label acc | judge precision | judge recall | judge yield | seconds | reason |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| gen | frontier | verdict | p-value | new labels | label acc | judge precision | judge recall | judge yield | seconds | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
     for r in records:
         lines.append(
-            f"| {r['generation']} | {r['frontier']} | {r['status']} | {fmt(r['p_value'])} | "
-            f"{fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
+            f"| {r['generation']} | {r['frontier']} | {r['status']}{' (empty round)' if r['empty_round'] else ''} | {fmt(r['p_value'])} | "
+            f"{fmt(r['new_data'])} | {fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
         )
     lines += ["", "## Research stages and compute", "",
               "| gen | selected | rationale | why selected | pilots (dev accuracy at frontier+1 (gain vs champion, seed by seed)) | compute (s) | training PFLOP |",

@@ -121,6 +121,16 @@ def test_swapping_the_judge_and_stages_with_one_override_each(tmp_path):
     assert json.loads((gen / "review" / "review.json").read_text())["audit"] is None  # checks_only reads no ground truth
 
 
+def test_a_round_with_no_new_label_is_shown_as_empty(tmp_path, capsys):
+    cfg = make_cfg(tmp_path, "judge=consistency", "judge.min_confidence=1.0", "loop.max_generations=1", "proposer=fixed",
+                   "loop.stages=[weaknesses,curate,train,verify]")  # a judge no label can satisfy
+    summary = run_loop(cfg, tmp_path / "run")
+    (gen,) = summary["generations"]
+    assert gen["new_data"] == 0 and gen["empty_round"] and gen["status"] in ("promoted", "rejected")
+    assert "0 new labels" in capsys.readouterr().out.split("gen 1 frontier")[1]
+    assert f"| 1 | {gen['frontier']} | {gen['status']} (empty round) |" in (tmp_path / "run" / "report.md").read_text()
+
+
 @pytest.mark.slow
 def test_a_run_killed_three_times_ends_with_an_uninterrupted_runs_results(tmp_path):
     """SIGKILL the real command at random moments (the seed, stages, writes), resume it each time:

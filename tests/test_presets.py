@@ -1,0 +1,63 @@
+"""The GPU preset at reduced size on the CPU, the 10-digit adder check, and the judge table's arithmetic."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.adder_check import champion_dir, uniform_accuracy
+from pipeline.judge_table import compare, score
+from pipeline.loop import run_loop
+from pipeline.model import load
+from pipeline.validate import validate
+from tests.conftest import make_cfg
+
+SMALL = ["model.hidden=32", "model.layers=2", "model.heads=2", "seed_model.levels=2", "seed_model.n_problems=400",
+         "seed_model.max_steps=20", "seed_model.batch_size=32", "seed_model.warmup=2", "recipe.steps=5", "recipe.batch_size=32",
+         "recipe.warmup=1", "eval.max_level=4", "eval.items_per_level=20", "stage.curate.n_problems=64", "stage.experiment.round_size=32",
+         "stage.experiment.steps=2", "stage.experiment.checkpoints=1", "stage.experiment.items_per_level=10", "stage.experiment.max_rows=128",
+         "judge.members=2", "judge.steps=3", "judge.batch_size=16", "loop.max_generations=1", "cache_dir=null", "logger=none"]
+
+
+@pytest.fixture(scope="module")
+def gpu_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gpu")
+    cfg = make_cfg(tmp, "experiment=gpu", *SMALL, experiment=None)
+    return run_loop(cfg, tmp / "run"), tmp / "run"
+
+
+def test_the_gpu_preset_is_a_bigger_model_with_a_judge_that_reads_no_ground_truth(tmp_path):
+    cfg = make_cfg(tmp_path, "experiment=gpu", experiment=None)
+    validate(cfg)
+    assert cfg.name == "gpu" and cfg.model.hidden * cfg.model.layers > 64 * 4 and cfg.seed_model.levels == 5
+    assert cfg.judge._target_.endswith("CommitteeJudge") and cfg.stage.curate.n_problems > 8192
+
+
+def test_the_gpu_preset_runs_on_the_cpu_at_reduced_size(gpu_run):
+    summary, run = gpu_run
+    assert summary["judge"] == "CommitteeJudge" and summary["device"] == "cpu" and len(summary["generations"]) == 1
+    model, tok = load(champion_dir(run))
+    assert model.config.hidden_size == 32 and model.config.num_hidden_layers == 2
+
+
+def test_the_adder_check_draws_both_operands_uniformly(adder):
+    model, tok = load(adder)  # learned 1-digit sums only
+    assert uniform_accuracy(model, tok, digits=1, n=200) > 0.9
+    assert uniform_accuracy(model, tok, digits=3, n=200) < 0.1
+
+
+def test_judge_scores_count_right_kept_labels():
+    assert score([True, True, False, False], [True, False, True, False]) == {"candidates": 4, "kept": 2, "precision": 0.5, "recall": 0.5, "yield": 0.5}
+    assert score([False, False], [True, False])["precision"] is None
+
+
+def test_the_judge_table_replays_a_runs_round(gpu_run):
+    summary, run = gpu_run
+    rows = compare(run, [1], ["consistency", "none"])
+    judged = json.loads((run / "gen_1" / "curate" / "curation.json").read_text())
+    by = {r["judge"]: r for r in rows}
+    assert by["none"]["kept"] == by["none"]["candidates"] == judged["candidates"]  # the same candidates the run judged
+    assert by["none"]["precision"] == pytest.approx(judged["label_accuracy"], abs=1e-4)
+    level = max(judged["levels"])
+    hard = sum(v["candidates"] for k, v in judged["strata"].items() if k == f"{level}x{level}")
+    assert by["none"]["hard"]["candidates"] == hard and 0 <= by["consistency"]["kept"] <= judged["candidates"]
