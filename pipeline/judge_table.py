@@ -6,7 +6,8 @@ For each chosen generation of a finished run, every judge decides on the candida
 champion labelled (`gen_<k>/curate/judged`), given the champion and the earlier data the run had then.
 Printed (and written to `<run>/judge_table.md` and `.json`): precision, recall and yield overall and on
 the stratum of two operands of the round's length (the hard problems), and the seconds each judge took,
-its own training included (each judge builds what it needs afresh, in a scratch folder).
+its own training included (each judge builds what it needs in a scratch folder of its own, kept across
+the chosen generations: a verifier trained once per run is paid for in the first generation that needs it).
 The true answers are read here only to measure the judges, never to decide anything.
 """
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from pipeline import plugins
 from pipeline.context import Context
 from pipeline.data import load_rows
 from pipeline.judges import JudgeInput
@@ -44,8 +45,9 @@ def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any
     cfg = OmegaConf.load(run / "run_config.yaml")
     logger = NoLogger()
     logger.start(Path(tempfile.mkdtemp()), "judge_table", {})
-    ctx = Context(cfg, RunDir(run), instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), logger)
+    ctx = Context(cfg, RunDir(run), plugins.instantiate(cfg.task, plugins.allowed(cfg)), Splits(**cfg.splits), torch.device("cpu"), logger)
     rows = []
+    scratch = Path(tempfile.mkdtemp())
     for gen in gens:
         ctx.gen = gen
         champion_gen = read_json(run / f"gen_{gen}" / "weaknesses" / "weaknesses.json")["champion_gen"]
@@ -56,14 +58,13 @@ def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any
         hard = [ctx.task.stratum(p) == f"{level}x{level}" for p in prompts]
         earlier = ctx.pool()
         for name in judges:
-            judge = instantiate(OmegaConf.load(CONF / f"{name}.yaml"))
-            with tempfile.TemporaryDirectory() as scratch:
-                inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=Path(scratch))
-                if judge.reads_ground_truth:
-                    inp.truth = [ctx.task.solve(p) for p in prompts]
-                start = time.time()
-                kept = judge.keep(inp)
-                seconds = time.time() - start
+            judge = plugins.instantiate(OmegaConf.load(CONF / f"{name}.yaml"), plugins.PROJECT)
+            inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
+            if judge.reads_ground_truth:
+                inp.truth = [ctx.task.solve(p) for p in prompts]
+            start = time.time()
+            kept = judge.keep(inp)
+            seconds = time.time() - start
             rows.append({"gen": gen, "level": level, "judge": name, "label_accuracy": round(sum(correct) / len(correct), 4),
                          **score(kept, correct), "hard": score([k for k, h in zip(kept, hard) if h], [c for c, h in zip(correct, hard) if h]),
                          "seconds": round(seconds, 1)})

@@ -108,7 +108,7 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("stage.build.max_params", at_least(1)), ("stage.build.max_memory_mb", positive()), ("stage.build.lr_cuts", at_least(0)),
     ("stage.build.max_update", positive()), ("stage.build.min_head_dim", at_least(1)),
     ("stage.experiment.seeds", each((_int, "an integer"), min_len=2)), ("stage.experiment.steps", at_least(1)),
-    ("stage.experiment.round_size", at_least(1)),
+    ("stage.experiment.round_size", at_least(1)), ("stage.experiment.round_levels", each(at_least(0))),
     ("stage.experiment.batch_scale", positive()), ("stage.experiment.levels_ahead", each(at_least(0))),
     ("stage.experiment.items_per_level", at_least(1)), ("stage.experiment.checkpoints", at_least(1)), ("stage.experiment.max_rows", at_least(1)),
     ("stage.experiment.executor.workers", at_least(1)),

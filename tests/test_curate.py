@@ -18,7 +18,7 @@ from tests.conftest import make_cfg
 
 def _ctx(tmp_path: Path, adder: Path, frontier: int, *overrides: str) -> Context:
     """Generation 1 with the 1-digit adder as champion and the given frontier."""
-    cfg = make_cfg(tmp_path, "stage.curate.calibrate=true", "stage.curate.thresholds=[0.999,0.9,0.5]", "stage.curate.n_problems=300", *overrides)
+    cfg = make_cfg(tmp_path, "judge=consistency", "stage.curate.levels_ahead=[1]", "stage.curate.calibrate=true", "stage.curate.thresholds=[0.999,0.9,0.5]", "stage.curate.n_problems=300", *overrides)
     run = RunDir(tmp_path / "run")
     ctx = Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), NoLogger(), gen=1)
     ctx.logger.start(run.root, "test", {})

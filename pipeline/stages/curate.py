@@ -20,6 +20,11 @@ from pipeline.stages.base import Stage
 from tasks import Problem
 
 
+def round_levels(frontier: int, ahead: tuple[int, ...] | list[int]) -> list[int]:
+    """The levels a round labels: frontier + each of `ahead`, from level 1 up (a frontier of 0 has no level 0)."""
+    return sorted({frontier + d for d in ahead if frontier + d >= 1})
+
+
 def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> list[Problem]:
     """Up to `n` distinct training-split problems at `levels` (chosen uniformly) that are not in the earlier data."""
     earlier = set(ctx.pool()["prompt"][:])  # one slice: iterating a column row by row takes seconds
@@ -28,12 +33,17 @@ def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> li
     return [p for p in problems if p.prompt not in earlier]
 
 
+def judge_input(ctx: Context, prompts: list[str], labels: list[str], model: Any, tok: Any, seed: int) -> JudgeInput:
+    """What a judge may see in this run: no true answer, the trusted earlier data, and the run's `judge/` folder."""
+    return JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed, earlier=ctx.pool(), workdir=ctx.run.root / "judge")
+
+
 def self_label(ctx: Context, judge: Judge, model: Any, tok: Any, problems: list[Problem], temperature: float, seed: int) -> tuple[list[str], list[bool]]:
     """The champion's labels for `problems` (greedy, or sampled at `temperature`) and the judge's keep
     decisions; only a judge that declares it reads ground truth is handed the true answers."""
     prompts = [p.prompt for p in problems]
     labels = [a[0] for a in generate(model, tok, prompts, temperature=temperature, seed=seed)]
-    inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed, earlier=ctx.pool(), workdir=ctx.run.root / "judge")
+    inp = judge_input(ctx, prompts, labels, model, tok, seed)
     if judge.reads_ground_truth:
         inp.truth = [p.answer for p in problems]
     return labels, judge.keep(inp)
@@ -63,7 +73,7 @@ class Curate(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
-        levels = [front + d for d in self.levels_ahead]
+        levels = round_levels(front, self.levels_ahead)
         recipe = ctx.recipe()
         model, tok = load(ctx.champion_dir, ctx.device)
         seed = ctx.cfg.seed * 1000 + ctx.gen
@@ -120,7 +130,7 @@ class Curate(Stage):
         correct = [a == p.answer for a, p in zip(labels, items)]
         table = []
         for t in self.thresholds:
-            kept = self.judge.with_threshold(t).keep(JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed))
+            kept = self.judge.with_threshold(t).keep(judge_input(ctx, prompts, labels, model, tok, seed))
             n = sum(kept)
             table.append({"threshold": t, "kept": n, "precision": round(sum(k and c for k, c in zip(kept, correct)) / n, 4) if n else None})
         ok = [row for row in table if row["precision"] is not None and row["precision"] >= self.target_precision]

@@ -1,6 +1,6 @@
 """Stage 4: pilots. Every built candidate runs a small copy of a generation with a few seeds: a
-pilot round (the champion labels `round_size` problems one level past its frontier at the
-candidate's temperature, the judge keeps them at the candidate's threshold), then a short
+pilot round (the champion labels `round_size` problems at curate's levels around its frontier at
+the candidate's temperature, the judge keeps them at the candidate's threshold), then a short
 training on that round (`new_share` of each batch) and the earlier data, scored on dev items
 around the frontier at a few checkpoints, so interpret sees a level and a slope, not one point.
 
@@ -27,7 +27,7 @@ from pipeline.model import load
 from pipeline.pilot import PilotSpec, Source, run_pilot
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
-from pipeline.stages.curate import fresh_problems, self_label
+from pipeline.stages.curate import fresh_problems, round_levels, self_label
 
 
 def dev_frontier(ctx: Context) -> int:
@@ -49,6 +49,7 @@ class Experiment(Stage):
         executor: Executor,
         judge: Judge,
         round_size: int = 1024,
+        round_levels: tuple[int, ...] = (1,),
         seeds: tuple[int, ...] = (0, 1),
         steps: int = 30,
         batch_scale: float = 0.5,
@@ -59,7 +60,7 @@ class Experiment(Stage):
     ) -> None:
         if len(seeds) < 2:
             raise ValueError("pilots need >= 2 seeds, or interpret cannot tell a gain from seed noise")
-        self.executor, self.judge, self.round_size = executor, judge, round_size
+        self.executor, self.judge, self.round_size, self.round_levels = executor, judge, round_size, tuple(round_levels)
         self.seeds, self.steps, self.batch_scale = tuple(seeds), steps, batch_scale
         self.levels_ahead, self.items_per_level = tuple(levels_ahead), items_per_level
         self.checkpoints, self.max_rows = checkpoints, max_rows
@@ -93,7 +94,7 @@ class Experiment(Stage):
     def _rounds(self, ctx: Context, built: list[dict[str, Any]], front: int) -> dict[str, dict[str, Any]]:
         """One pilot round per distinct (temperature, judge threshold) among the candidates, on the same problems."""
         model, tok = load(ctx.champion_dir, ctx.device)
-        problems = fresh_problems(ctx, [front + 1], self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
+        problems = fresh_problems(ctx, round_levels(front, self.round_levels), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
         rounds: dict[str, dict[str, Any]] = {}
         for recipe in (c["recipe"] for c in built):
             key = _round_key(recipe)
