@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# GPU check (a machine with a GPU and no network): offline installs from .whl/, then the A/B of the
-# README, the default loop and `proposer=fixed` from the same seed, side by side on the one GPU
-# (tiny models leave it mostly idle, so two loops share it), then the benchmark.
-# Carry runs/cache to reuse the CPU-trained seed; without it each arm trains its own (same key).
-# patience = max_generations so both arms run the same number of generations; each arm is cut at
-# ARM_SECONDS (its summary.json, rewritten after every generation, still comes back).
+# GPU check (a machine with a GPU and no network): offline installs from .whl/, then the GPU preset
+# (`experiment=gpu`: seed on 1..5 digits, a larger NoPE model, committee judge) with its wall time and
+# the 10-digit adder check (both operands uniform in 0..9,999,999,999), then the benchmark.
+# The run is cut at GPU_SECONDS (its summary.json, rewritten after every generation, still comes back),
+# and the adder check runs on whatever champion it reached.
 set -uo pipefail
 export PIP_NO_INDEX=1 PIP_FIND_LINKS="$PWD/.whl" PYTHONUNBUFFERED=1 WANDB_MODE=disabled
 OUT=${OUT:-/tmp}
@@ -15,13 +14,10 @@ if ! make venv > "$OUT/venv.log" 2>&1; then
 fi
 .venv/bin/python -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)"
 start=$(date +%s)
-for arm in rules fixed; do
-  timeout "${ARM_SECONDS:-480}" make loop ARGS="logger=none name=ab_$arm proposer=$arm loop.patience=${PATIENCE:-8} ${EXTRA:-}" > "$OUT/loop_$arm.log" 2>&1 &
-done
-wait
-echo "both arms wall seconds: $(( $(date +%s) - start ))"
-for arm in rules fixed; do
-  grep -E '^gen|stopped' "$OUT/loop_$arm.log"
-  mkdir -p "$OUT/$arm" && cp runs/ab_$arm/*/{summary.json,report.md,accuracy.png} "$OUT/$arm/" 2>/dev/null
-done
-make bench ARGS="--hidden 64 --batch-size 256" 2>&1 | tail -4
+timeout "${GPU_SECONDS:-540}" make loop ARGS="experiment=gpu logger=none ${EXTRA:-}" > "$OUT/loop_gpu.log" 2>&1
+echo "gpu preset wall seconds (seed and set-up included): $(( $(date +%s) - start ))"
+grep -E '^gen|seed|stopped' "$OUT/loop_gpu.log"
+run=$(ls -d runs/gpu/*/ | tail -1)
+mkdir -p "$OUT/gpu" && cp "$run"/{summary.json,report.md,accuracy.png} "$OUT/gpu/" 2>/dev/null
+.venv/bin/python -m pipeline.adder_check "$run" --digits 10 --n 10000
+make bench ARGS="--hidden 256 --layers 6 --heads 8 --batch-size 512" 2>&1 | tail -6
