@@ -9,7 +9,7 @@ from tasks import Problem, Task
 
 
 def correctness(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: list[Problem], batch_size: int = 512
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: list[Problem], batch_size: int | None = None
 ) -> list[bool]:
     """Whether the model's greedy answer to each item is exactly right."""
     answers = greedy(model, tokenizer, [p.prompt for p in items], batch_size)

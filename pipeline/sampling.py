@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from pipeline.device import autocast
+from pipeline.device import autocast, decode_batch
 from pipeline.training import encode, padding_mask
 
 
@@ -14,7 +14,7 @@ def generate(
     tokenizer: PreTrainedTokenizerFast,
     prompts: list[str],
     *,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     temperature: float = 0.0,
     num_samples: int = 1,
     seed: int = 0,
@@ -25,6 +25,7 @@ def generate(
     returned answers matches `prompts`.
     """
     device = next(model.parameters()).device
+    batch_size = batch_size or decode_batch(device)
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[list[str]] = [[] for _ in prompts]
@@ -55,18 +56,19 @@ def generate(
     return out
 
 
-def greedy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, prompts: list[str], batch_size: int = 512) -> list[str]:
+def greedy(model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, prompts: list[str], batch_size: int | None = None) -> list[str]:
     """One greedy answer per prompt."""
     return [a[0] for a in generate(model, tokenizer, prompts, batch_size=batch_size)]
 
 
 @torch.no_grad()
 def confidence(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, prompts: list[str], answers: list[str], batch_size: int = 512
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, prompts: list[str], answers: list[str], batch_size: int | None = None
 ) -> list[float]:
     """The model's lowest probability for any token of `answer` (EOS included) after `prompt`:
     how sure it is of its weakest digit. One teacher-forced forward pass, no sampling."""
     device = next(model.parameters()).device
+    batch_size = batch_size or decode_batch(device)
     out: list[float] = []
     for start in range(0, len(prompts), batch_size):
         enc = encode(tokenizer, prompts[start : start + batch_size], answers[start : start + batch_size])

@@ -166,8 +166,9 @@ def train(
             width = max(int(d.lengths[i].max()) for (d, _), i in zip(sources, parts) if len(i))
             ids = torch.cat([_fit(d.input_ids[i], width, d.pad_id) for (d, _), i in zip(sources, parts)]).to(device)
             labels = torch.cat([_fit(d.labels[i], width, -100) for (d, _), i in zip(sources, parts)]).to(device)
-            lengths = torch.cat([d.lengths[i] for (d, _), i in zip(sources, parts)]).to(device)
-            tokens += int(lengths.sum())
+            lengths = torch.cat([d.lengths[i] for (d, _), i in zip(sources, parts)])
+            tokens += int(lengths.sum())  # counted on the CPU: on a GPU this would wait for the step each time
+            lengths = lengths.to(device)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, steps, lr, warmup, decay)
             with autocast(device):

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# GPU check (a machine with a GPU and no network): offline installs from .whl/, then the GPU preset
-# (`experiment=gpu`: seed on 1..5 digits, a larger NoPE model, committee judge) with its wall time and
-# the 10-digit adder check (both operands uniform in 0..9,999,999,999), then the benchmark.
-# The run is cut at GPU_SECONDS (its summary.json, rewritten after every generation, still comes back),
-# and the adder check runs on whatever champion it reached.
+# GPU check on a machine with a GPU, its own torch and no network: the packages it lacks come as wheels
+# in .whl/ (installed into /tmp/site, no resolver), then the GPU preset (`experiment=gpu`: seed on
+# 1..5 digits, a larger NoPE model, committee judge) with its wall time, then the 10-digit adder check
+# (both operands uniform in 0..9,999,999,999) on the champion it reached, then the benchmark.
+# The loop is cut at GPU_SECONDS (summary.json is rewritten after every generation); a loop that fails
+# before that ends the script at once, so the device time left can go to a rerun.
 set -uo pipefail
-export PIP_NO_INDEX=1 PIP_FIND_LINKS="$PWD/.whl" PYTHONUNBUFFERED=1 WANDB_MODE=disabled
+export PYTHONUNBUFFERED=1 WANDB_MODE=disabled
 OUT=${OUT:-/tmp}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-if ! make venv > "$OUT/venv.log" 2>&1; then
-  echo "make venv failed; installing the carried wheels without dependency resolution"; tail -5 "$OUT/venv.log"
-  .venv/bin/python -m pip install -q --no-deps .whl/*.whl && .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . && touch .venv/.ready
-fi
-.venv/bin/python -c "import torch, transformers; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__)"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD
+python3 -c "import torch, transformers, datasets, hydra; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'datasets', datasets.__version__)" || exit 1
 start=$(date +%s)
-timeout "${GPU_SECONDS:-540}" make loop ARGS="experiment=gpu logger=none ${EXTRA:-}" > "$OUT/loop_gpu.log" 2>&1
-echo "gpu preset wall seconds (seed and set-up included): $(( $(date +%s) - start ))"
-grep -E '^gen|seed|stopped' "$OUT/loop_gpu.log"
+timeout "${GPU_SECONDS:-500}" python3 -m pipeline.loop experiment=gpu logger=none ${EXTRA:-} > "$OUT/loop_gpu.log" 2>&1
+rc=$?
+echo "gpu preset: exit $rc, wall seconds (seed and set-up included): $(( $(date +%s) - start ))"
+grep -E '^gen|seed|stopped|Error|error' "$OUT/loop_gpu.log" | head -40
 run=$(ls -d runs/gpu/*/ | tail -1)
-mkdir -p "$OUT/gpu" && cp "$run"/{summary.json,report.md,accuracy.png} "$OUT/gpu/" 2>/dev/null
-.venv/bin/python -m pipeline.adder_check "$run" --digits 10 --n 10000
-make bench ARGS="--hidden 256 --layers 6 --heads 8 --batch-size 512" 2>&1 | tail -6
+mkdir -p "$OUT/gpu" && cp "$run"/{summary.json,report.md} "$OUT/gpu/" 2>/dev/null
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && { tail -30 "$OUT/loop_gpu.log"; exit $rc; }
+python3 -m pipeline.adder_check "$run" --digits 10 --n 10000
+timeout 60 python3 -m pipeline.bench --hidden 256 --layers 6 --heads 8 --batch-size 512 2>&1 | tail -6
