@@ -26,7 +26,7 @@ from rich.console import Console
 from pipeline import device as devices
 from pipeline import plugins
 from pipeline.context import Context
-from pipeline.report import generation_record, write_report
+from pipeline.report import generation_record, past_frontier, write_report
 from pipeline.rundir import RunDir, RunDirError, write_text
 from pipeline.seed import make_seed
 from pipeline.splits import Splits
@@ -197,7 +197,7 @@ def _print_generation(rec: dict[str, Any], seconds: float) -> None:
     precision = rec["judge_precision"]
     console.print(
         f"{head} | acc@{f} {acc.get(f, 0.0):.2f} acc@{f + 1} {acc.get(f + 1, 0.0):.2f}"
-        f" | {rec['new_data']} new labels, judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
+        f" | {rec['new_data']} new labels{past_frontier(rec)}, judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
         f" | {verdict} p={p if p is None else f'{p:.2g}'} | {seconds:.0f}s"
     )
 

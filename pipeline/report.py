@@ -25,6 +25,15 @@ def _maybe_gen(ctx: Context, gen: int, stage: str, name: str) -> dict[str, Any]:
     return read_json(path) if path.is_file() else {}
 
 
+def past_frontier(rec: dict[str, Any]) -> str:
+    """' (56 at level 6)': of a round's new labels, those at its highest level, the one past the frontier."""
+    per_level = rec.get("new_data_per_level") or {}
+    if len(per_level) < 2:
+        return ""
+    top = max(per_level)
+    return f" ({per_level[top]} at level {top})"
+
+
 def generation_record(ctx: Context) -> dict[str, Any]:
     """One generation's line in summary.json, read back from its stage outputs."""
     verdict = _maybe(ctx, "verify", "verdict.json")
@@ -48,6 +57,7 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         # the labels this generation's round added; a successor promoted on an empty round only trained more on earlier data
         "new_data": curation.get("kept"),
         "empty_round": curation.get("kept") == 0,
+        "new_data_per_level": {int(k): v for k, v in curation.get("kept_per_level", {}).items()},
         "judge_precision": curation.get("judge_precision"),
         "judge_recall": curation.get("judge_recall"),
         "judge_yield": curation.get("judge_yield"),
@@ -107,7 +117,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
     for r in records:
         lines.append(
             f"| {r['generation']} | {r['frontier']} | {r['status']}{' (empty round)' if r['empty_round'] else ''} | {fmt(r['p_value'])} | "
-            f"{fmt(r['new_data'])} | {fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
+            f"{fmt(r['new_data'])}{past_frontier(r)} | {fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
         )
     lines += ["", "## Research stages and compute", "",
               "| gen | selected | rationale | why selected | pilots (dev accuracy at frontier+1 (gain vs champion, seed by seed)) | compute (s) | training PFLOP |",

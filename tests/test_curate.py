@@ -9,8 +9,9 @@ import torch
 from hydra.utils import instantiate
 
 from pipeline.context import Context
-from pipeline.data import save_rows
+from pipeline.data import load_rows, save_rows
 from pipeline.logger import NoLogger
+from pipeline.report import past_frontier
 from pipeline.rundir import RunDir, read_json, write_json
 from pipeline.splits import Splits
 from tests.conftest import make_cfg
@@ -47,3 +48,18 @@ def test_a_recipe_threshold_overrides_calibration(tmp_path, adder):
     summary = instantiate(ctx.cfg.stage.curate).run(ctx)
     curation = read_json(ctx.out("curate") / "curation.json")
     assert "threshold" not in summary and curation["calibration"] is None and curation["judge_threshold"] == 0.97
+
+
+def test_a_two_level_round_says_how_many_labels_are_past_the_frontier(tmp_path, adder):
+    """The adder is right at level 1 and wrong at level 2: the consistency judge keeps level-1 labels, and
+    the count past the frontier must say how few of the round's labels teach anything new."""
+    ctx = _ctx(tmp_path, adder, 1, "stage.curate.levels_ahead=[0,1]", "stage.curate.calibrate=false", "recipe.judge_threshold=0.5")
+    instantiate(ctx.cfg.stage.curate).run(ctx)
+    curation = read_json(ctx.out("curate") / "curation.json")
+    judged = load_rows(ctx.out("curate") / "judged")
+    by_level = {lvl: sum(k for k, lv in zip(judged["kept"], judged["level"]) if lv == lvl) for lvl in (1, 2)}
+    assert curation["kept_per_level"] == {"1": by_level[1], "2": by_level[2]}
+    assert by_level[1] > by_level[2]
+    rec = {"new_data_per_level": {int(k): v for k, v in curation["kept_per_level"].items()}}
+    assert past_frontier(rec) == f" ({by_level[2]} at level 2)"
+    assert past_frontier({"new_data_per_level": {2: 5}}) == ""  # a one-level round: nothing to split

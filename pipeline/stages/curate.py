@@ -112,6 +112,8 @@ class Curate(Stage):
             "contaminated": leaked,
             "calibration": calibration,
             "strata": dict(sorted(strata.items())),
+            # the frontier level is mostly consolidation; the level past it is where the round teaches something new
+            "kept_per_level": {str(level): sum(k for p, k in zip(problems, kept) if p.level == level) for level in levels},
         }
         out = ctx.out(self.name)
         rows = {"prompt": [p.prompt for p in problems], "answer": labels, "level": [p.level for p in problems]}
