@@ -1,11 +1,13 @@
 """Judges compared on the same rounds: the same champion, the same candidates, the same earlier data.
 
     python -m pipeline.judge_table runs/default/<timestamp> [--gens 1 3] [--judges consistency majority committee learned]
+    python -m pipeline.judge_table runs/default/<timestamp> --judges committee committee:min_agreement=0.8   # a variant: keys set on conf/judge/<name>.yaml
 
 For each chosen generation of a finished run, every judge decides on the candidates that generation's
 champion labelled (`gen_<k>/curate/judged`), given the champion and the earlier data the run had then.
-Printed (and written to `<run>/judge_table.md` and `.json`): precision, recall and yield overall and on
-the stratum of two operands of the round's length (the hard problems), and the seconds each judge took,
+Printed (and written to `<run>/judge_table.md` and `.json`): precision, recall and yield overall, on the
+round's top level (one past the frontier: a round also labels the frontier level, where most labels are
+right and kept) and on the stratum of two operands of that length (the hard problems), and the seconds each judge took,
 its own training included (each judge builds what it needs in a scratch folder of its own, kept across
 the chosen generations: a verifier trained once per run is paid for in the first generation that needs it).
 The true answers are read here only to measure the judges, never to decide anything.
@@ -41,6 +43,18 @@ def score(kept: list[bool], correct: list[bool]) -> dict[str, Any]:
             "recall": round(hits / n_right, 4) if n_right else None, "yield": round(n_kept / len(kept), 4) if kept else None}
 
 
+def subset(kept: list[bool], correct: list[bool], where: list[bool]) -> dict[str, Any]:
+    """`score` on the candidates where `where` holds."""
+    return score([k for k, w in zip(kept, where) if w], [c for c, w in zip(correct, where) if w])
+
+
+def judge_config(spec: str) -> Any:
+    """`committee` or a variant of it, `committee:min_agreement=0.8,members=6`: conf/judge/<name>.yaml with those keys set."""
+    name, _, sets = spec.partition(":")
+    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(sets.split(","))) if sets else cfg
+
+
 def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any]]:
     cfg = OmegaConf.load(run / "run_config.yaml")
     logger = NoLogger()
@@ -55,10 +69,11 @@ def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any
         judged = load_rows(ctx.run.stage_dir(gen, "curate") / "judged")[:]
         prompts, labels, correct = judged["prompt"], judged["answer"], judged["correct"]
         level = max(judged["level"])
+        top = [lv == level for lv in judged["level"]]  # the round's level past the frontier: what the successor learns anew
         hard = [ctx.task.stratum(p) == f"{level}x{level}" for p in prompts]
         earlier = ctx.pool()
         for name in judges:
-            judge = plugins.instantiate(OmegaConf.load(CONF / f"{name}.yaml"), plugins.PROJECT)
+            judge = plugins.instantiate(judge_config(name), plugins.PROJECT)
             inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
             if judge.reads_ground_truth:
                 inp.truth = [ctx.task.solve(p) for p in prompts]
@@ -66,7 +81,7 @@ def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any
             kept = judge.keep(inp)
             seconds = time.time() - start
             rows.append({"gen": gen, "level": level, "judge": name, "label_accuracy": round(sum(correct) / len(correct), 4),
-                         **score(kept, correct), "hard": score([k for k, h in zip(kept, hard) if h], [c for c, h in zip(correct, hard) if h]),
+                         **score(kept, correct), "top": subset(kept, correct, top), "hard": subset(kept, correct, hard),
                          "seconds": round(seconds, 1)})
             print(line(rows[-1]), flush=True)
     return rows
@@ -77,13 +92,13 @@ def fmt(x: Any) -> str:
 
 
 def line(r: dict[str, Any]) -> str:
-    h = r["hard"]
+    t, h = r["top"], r["hard"]
     return (f"| {r['gen']} | {r['level']} | {r['judge']} | {fmt(r['label_accuracy'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['yield'])} "
-            f"| {r['kept']} | {fmt(h['precision'])} | {fmt(h['yield'])} | {h['kept']}/{h['candidates']} | {r['seconds']} |")
+            f"| {r['kept']} | {fmt(t['precision'])} | {t['kept']}/{t['candidates']} | {fmt(h['precision'])} | {fmt(h['yield'])} | {h['kept']}/{h['candidates']} | {r['seconds']} |")
 
 
-HEADER = ("| gen | level | judge | label accuracy | precision | recall | yield | kept | precision, two long operands | yield, two long operands "
-          "| kept, two long operands | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| gen | level | judge | label accuracy | precision | recall | yield | kept | precision, level | kept, level | precision, two long operands "
+          "| yield, two long operands | kept, two long operands | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:

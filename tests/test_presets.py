@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pipeline.adder_check import champion_dir, uniform_accuracy
-from pipeline.judge_table import compare, score
+from pipeline.judge_table import compare, judge_config, score
 from pipeline.loop import run_loop
 from pipeline.model import load
 from pipeline.validate import validate
@@ -61,3 +61,10 @@ def test_the_judge_table_replays_a_runs_round(gpu_run):
     level = max(judged["levels"])
     hard = sum(v["candidates"] for k, v in judged["strata"].items() if k == f"{level}x{level}")
     assert by["none"]["hard"]["candidates"] == hard and 0 <= by["consistency"]["kept"] <= judged["candidates"]
+    assert by["none"]["top"]["candidates"] == sum(v["candidates"] for k, v in judged["strata"].items() if str(level) in k.split("x"))
+
+
+def test_a_judge_variant_sets_keys_on_its_config():
+    cfg = judge_config("committee:min_agreement=0.8,members=6")
+    assert cfg.min_agreement == 0.8 and cfg.members == 6 and cfg._target_.endswith("CommitteeJudge")
+    assert judge_config("committee").min_agreement == 1.0
