@@ -10,7 +10,8 @@
 - the share of a training step's CPU time spent in matrix multiplies (torch.profiler);
 - greedy and sampled answers/s;
 - with `--runs`: each finished run's wall time to the seed's training length + 1, + 2 and + 3 (seed
-  included), and the same scaled to the reference machine (yardstick 3.9 steps/s): wall x yardstick / 3.9.
+  included), and the same scaled to the reference machine (yardstick 3.9 steps/s): wall x yardstick / 3.9,
+  with the yardstick read when the runs ran (`--run-yardstick`) or else today's.
 """
 from __future__ import annotations
 
@@ -106,6 +107,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--level", type=int, default=6)
     parser.add_argument("--runs", type=Path, nargs="*", default=[], help="finished run folders: report their time to seed + 1, + 2, + 3")
+    parser.add_argument("--run-yardstick", type=float, help="the yardstick read when those runs ran (default: today's reading; "
+                        "the same idle machine read 7.7 and 4.4 steps/s two hours apart)")
     args = parser.parse_args()
     transformers.utils.logging.disable_progress_bar()
     reading = yardstick()
@@ -131,10 +134,11 @@ def main() -> None:
         start = time.perf_counter()
         generate(model, tok, prompts, temperature=temperature, num_samples=k)
         print(f"sample: {len(prompts) * k / (time.perf_counter() - start):,.0f} answers/s at level {args.level} (temperature {temperature}, {k} per prompt)")
+    at_run = args.run_yardstick or reading
     for run in args.runs:
         times = time_to_levels(run)
         shown = "  ".join(f"seed+{k}: {'never' if t is None else f'{t:.0f} s'}"
-                          + ("" if t is None or reading is None else f" ({t * reading / REFERENCE:.0f} s scaled)") for k, t in times.items())
+                          + ("" if t is None or at_run is None else f" ({t * at_run / REFERENCE:.0f} s scaled)") for k, t in times.items())
         print(f"run {run}: {shown}")
 
 
