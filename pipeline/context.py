@@ -1,6 +1,7 @@
 """What a stage is handed: the run folder, the task, the held-out ladders, the champion so far."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,11 @@ class Context:
             ev = self.cfg.eval
             self._ladders[split] = self.splits.ladder(self.task, split, range(1, ev.max_level + 1), ev.items_per_level, self.cfg.seed)
         return self._ladders[split]
+
+    def dev_items(self, levels: Iterable[int], per_level: int) -> list[Problem]:
+        """The first `per_level` dev items at each of `levels`: a small check that stays the same across generations."""
+        dev = self.ladder("dev")
+        return [p for lv in levels for p in [q for q in dev if q.level == lv][:per_level]]
 
     def log(self, metrics: dict[str, Any]) -> None:
         self.logger.log({"gen/step": self.gen, **metrics})

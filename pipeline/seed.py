@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import shutil
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -35,6 +36,11 @@ from pipeline.training import encode
 PARTS = (("train", "model"), ("train", "train.json"), ("curate", "data"))
 
 
+def _copy(src: Path, dest: Path) -> None:
+    """A folder (model, dataset) or a file (train.json), between gen_0/ and the cache."""
+    (shutil.copytree if src.is_dir() else shutil.copy)(src, dest)
+
+
 def seed_key(ctx: Context) -> str:
     """A short hash of every setting that changes the seed model."""
     cfg = ctx.cfg
@@ -49,8 +55,8 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
     sm, cfg = ctx.cfg.seed_model, ctx.cfg
     rng = random.Random(f"seed-data-{cfg.seed}")
     problems = ctx.splits.draw("train", sm.n_problems, lambda r: ctx.task.sample_mixed(sm.levels, r), rng)
-    save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [p.level for p in problems]},
-              ctx.out("curate") / "data")
+    rows = {"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [p.level for p in problems]}
+    save_rows(rows, ctx.out("curate") / "data")
     tok = build_tokenizer(ctx.task.alphabet)
     model = build_model(tok, cfg.model.hidden, cfg.model.layers, cfg.model.heads, seed=cfg.seed).to(ctx.device)
     recipe = {"warm_start": False, **OmegaConf.to_container(cfg.model, resolve=True),
@@ -58,7 +64,7 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
     console.print(f"seed: training generation 0 on levels 1..{sm.levels} ({n_params(model):,} parameters, "
                   f"until every level reaches {sm.mastered} on dev items, at most {sm.max_steps} steps)")
     # the seed's own levels only: items a human labelled for the levels the seed is taught
-    check = [p for lv in range(1, sm.levels + 1) for p in [q for q in ctx.ladder("dev") if q.level == lv][: sm.check_items]]
+    check = ctx.dev_items(range(1, sm.levels + 1), sm.check_items)
     checks: list[dict[str, Any]] = []
 
     def learned(step: int) -> bool:
@@ -66,7 +72,7 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
         checks.append({"step": step, "accuracy": acc})
         return min(acc.values()) >= sm.mastered
 
-    stats = fit(ctx, model, tok, [(encode(tok, [p.prompt for p in problems], [p.answer for p in problems]), 1.0)], recipe,
+    stats = fit(ctx, model, tok, [(encode(tok, rows["prompt"], rows["answer"]), 1.0)], recipe,
                 seed=cfg.seed, learned=learned)
     stats.update(levels=sm.levels, checks=checks, learned_at=next((c["step"] for c in checks if min(c["accuracy"].values()) >= sm.mastered), None))
     write_json(ctx.out("train") / "train.json", stats)
@@ -81,16 +87,15 @@ def make_seed(ctx: Context, console: Console, verify: Verify) -> dict[str, Any]:
         if entry.ready:
             console.print(f"seed: reusing cached seed {entry.path} (same seed settings, key {key})")
             for stage, part in PARTS:
-                dest = ctx.out(stage) / part
-                shutil.rmtree(dest, ignore_errors=True)
-                (shutil.copytree if (entry.path / part).is_dir() else shutil.copy)(entry.path / part, dest)
+                shutil.rmtree(ctx.out(stage) / part, ignore_errors=True)
+                _copy(entry.path / part, ctx.out(stage) / part)
             stats = read_json(ctx.out("train") / "train.json")
         else:
             stats = train_seed(ctx, console)
             if entry.writable:
                 with atomic_dir(entry.path) as tmp:
                     for stage, part in PARTS:
-                        (shutil.copytree if (ctx.out(stage) / part).is_dir() else shutil.copy)(ctx.out(stage) / part, tmp / part)
+                        _copy(ctx.out(stage) / part, tmp / part)
                     seal(tmp)
     summary = verify.first(ctx)
     front, levels = summary["successor_frontier"], ctx.cfg.seed_model.levels

@@ -70,7 +70,7 @@ class Experiment(Stage):
         front = dev_frontier(ctx)
         levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= ctx.cfg.eval.max_level})
         out = ctx.out(self.name)
-        items = [p for lv in levels for p in [q for q in ctx.ladder("dev") if q.level == lv][: self.items_per_level]]
+        items = ctx.dev_items(levels, self.items_per_level)
         write_json(out / "dev.json", [asdict(p) for p in items])
         rounds = self._rounds(ctx, built, front)
         control_steps = ctx.champion_recipe()["steps"]
