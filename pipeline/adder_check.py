@@ -18,6 +18,8 @@ from pipeline import device as devices
 from pipeline.evaluate import correctness
 from pipeline.model import load
 from pipeline.rundir import read_json
+from pipeline.scoring import TrueAnswers
+from pipeline.truth import MEASURE, Truth
 from tasks.addition import ReversedAddition
 
 
@@ -31,7 +33,8 @@ def uniform_accuracy(model: torch.nn.Module, tok, digits: int, n: int, seed: int
     """Exact-match accuracy on `n` sums of two operands uniform in 0..10^digits - 1."""
     task, rng = ReversedAddition(), random.Random(f"adder-{digits}-{seed}")
     items = [task.format(rng.randrange(10**digits), rng.randrange(10**digits)) for _ in range(n)]
-    return sum(correctness(model, tok, task, items)) / n
+    truth = Truth(task)  # counted as measured, outside any run
+    return sum(correctness(model, tok, task, items, TrueAnswers(), lambda its, ans: truth.correct(its, ans, MEASURE))) / n
 
 
 def main() -> None:

@@ -10,10 +10,14 @@ import torch
 from datasets import Dataset, concatenate_datasets
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline import plugins
 from pipeline.data import load_rows
+from pipeline.evaluate import correctness
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json
+from pipeline.scoring import Check, Scorer, TrueAnswers
 from pipeline.splits import Splits
+from pipeline.truth import Truth
 from tasks import Problem, Task
 
 
@@ -28,6 +32,8 @@ class Context:
     splits: Splits
     device: torch.device
     logger: NoLogger
+    truth: Truth
+    scorer: Scorer = field(default_factory=TrueAnswers)  # how stages tell a right answer: true answers, or label-free
     gen: int = 0
     _ladders: dict[str, list[Problem]] = field(default_factory=dict)
 
@@ -97,6 +103,24 @@ class Context:
         """The first `per_level` dev items at each of `levels`: a small check that stays the same across generations."""
         dev = self.ladder("dev")
         return [p for lv in levels for p in [q for q in dev if q.level == lv][:per_level]]
+
+    # -- ground truth, counted ---------------------------------------------------------------
+    def check(self, use: str) -> Check:
+        """Compares answers with the true ones through the ledger, counted under `use` (truth.DECIDE or MEASURE)."""
+        return lambda items, answers: self.truth.correct(items, answers, use)
+
+    def correctness(self, model: torch.nn.Module, tok: Any, items: list[Problem], use: str, scorer: Scorer | None = None) -> list[bool]:
+        """Per item, whether the model's greedy answer is right, by `scorer` (this run's by default)."""
+        return correctness(model, tok, self.task, items, scorer or self.scorer, self.check(use))
+
+    @classmethod
+    def build(cls, cfg: DictConfig, run: RunDir, device: torch.device, logger: NoLogger, gen: int = 0) -> Context:
+        """The context of a run from its config: the task, the splits, the ledger (`humans`) and the scorer."""
+        allow = plugins.allowed(cfg)
+        task = plugins.instantiate(cfg.task, allow)
+        readers = cfg.humans.readers
+        truth = Truth(task, None if readers is None else list(readers), cfg.humans.mode)
+        return cls(cfg, run, task, Splits(**cfg.splits), device, logger, truth, plugins.instantiate(cfg.scorer, allow), gen)
 
     def log(self, metrics: dict[str, Any]) -> None:
         self.logger.log({"gen/step": self.gen, **metrics})

@@ -1,19 +1,22 @@
-"""Ground-truth evaluation on a ladder of levels: per-level accuracy and the frontier."""
+"""Evaluation on a ladder of levels: per-item correctness (by a scorer), per-level accuracy and the frontier."""
 from __future__ import annotations
 
 import torch
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.sampling import greedy
+from pipeline.scoring import Check, Scorer
 from tasks import Problem, Task
 
 
 def correctness(
-    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: list[Problem], batch_size: int | None = None
+    model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: list[Problem], scorer: Scorer,
+    check: Check | None, batch_size: int | None = None,
 ) -> list[bool]:
-    """Whether the model's greedy answer to each item is exactly right."""
+    """Whether the model's greedy answer to each item is right, as `scorer` tells (with `check`, the
+    counted true answers, or label-free without)."""
     answers = greedy(model, tokenizer, [p.prompt for p in items], batch_size)
-    return [task.check(p, a) for p, a in zip(items, answers)]
+    return scorer.score(model, tokenizer, task, items, answers, check)
 
 
 def bits(correct: list[bool]) -> str:

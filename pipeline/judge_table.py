@@ -31,6 +31,8 @@ from pipeline.logger import NoLogger
 from pipeline.model import load
 from pipeline.rundir import RunDir, read_json, write_json
 from pipeline.splits import Splits
+from pipeline.truth import MEASURE, Truth
+from tasks import Problem
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "judge"
 
@@ -59,15 +61,19 @@ def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any
     cfg = OmegaConf.load(run / "run_config.yaml")
     logger = NoLogger()
     logger.start(Path(tempfile.mkdtemp()), "judge_table", {})
-    ctx = Context(cfg, RunDir(run), plugins.instantiate(cfg.task, plugins.allowed(cfg)), Splits(**cfg.splits), torch.device("cpu"), logger)
+    task = plugins.instantiate(cfg.task, plugins.allowed(cfg))
+    ctx = Context(cfg, RunDir(run), task, Splits(**cfg.splits), torch.device("cpu"), logger, Truth(task))
     rows = []
     scratch = Path(tempfile.mkdtemp())
     for gen in gens:
         ctx.gen = gen
+        ctx.truth.at(gen, "judge_table")
         champion_gen = read_json(run / f"gen_{gen}" / "weaknesses" / "weaknesses.json")["champion_gen"]
         model, tok = load(ctx.run.stage_dir(champion_gen, "train") / "model")
         judged = load_rows(ctx.run.stage_dir(gen, "curate") / "judged")[:]
-        prompts, labels, correct = judged["prompt"], judged["answer"], judged["correct"]
+        prompts, labels = judged["prompt"], judged["answer"]
+        problems = [Problem(p, "", lv) for p, lv in zip(prompts, judged["level"])]  # answers unknown: read through the ledger
+        correct = judged.get("correct") or ctx.truth.correct(problems, labels, MEASURE)  # humans=none rounds were not measured by curate
         level = max(judged["level"])
         top = [lv == level for lv in judged["level"]]  # the round's level past the frontier: what the successor learns anew
         hard = [ctx.task.stratum(p) == f"{level}x{level}" for p in prompts]
@@ -76,7 +82,7 @@ def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any
             judge = plugins.instantiate(judge_config(name), plugins.PROJECT)
             inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
             if judge.reads_ground_truth:
-                inp.truth = [ctx.task.solve(p) for p in prompts]
+                inp.truth = ctx.truth.answers(problems, MEASURE)  # only to measure the upper bound on this table
             start = time.time()
             kept = judge.keep(inp)
             seconds = time.time() - start

@@ -27,9 +27,8 @@ from pipeline import device as devices
 from pipeline import plugins
 from pipeline.context import Context
 from pipeline.report import generation_record, past_frontier, write_report
-from pipeline.rundir import RunDir, RunDirError, write_text
+from pipeline.rundir import LEDGER, RunDir, RunDirError, write_json, write_text
 from pipeline.seed import make_seed
-from pipeline.splits import Splits
 from pipeline.stages import Stage
 from pipeline.validate import ConfigError, validate
 
@@ -101,7 +100,9 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
     shutil.rmtree(run.stage_dir(gen, stage.name), ignore_errors=True)
     run.event("stage_start", gen=gen, stage=stage.name)
     start = time.time()
+    ctx.truth.at(gen, stage.name)
     summary = stage.run(ctx)
+    write_json(run.stage_dir(gen, stage.name) / LEDGER, ctx.truth.counts())
     summary["seconds"] = round(time.time() - start, 2)
     run.mark_done(gen, stage.name, summary)
     run.event("stage_finish", gen=gen, stage=stage.name, **summary)
@@ -139,14 +140,14 @@ def run_loop(cfg: DictConfig, root: Path, overrides: list[str] | None = None) ->
         if overrides is not None:
             write_text(root / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
             write_text(root / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
-        return _run(cfg, run, stages, resumed, plugins.instantiate(cfg.logger, allow), plugins.instantiate(cfg.task, allow))
+        return _run(cfg, run, stages, resumed, plugins.instantiate(cfg.logger, allow), plugins.instantiate(cfg.audit, allow))
 
 
-def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logger: Any, task: Any) -> dict[str, Any]:
+def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logger: Any, audit: Stage) -> dict[str, Any]:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     root = run.root
-    ctx = Context(cfg, run, task, Splits(**cfg.splits), devices.pick(cfg.device), logger)
+    ctx = Context.build(cfg, run, devices.pick(cfg.device), logger)
     run.event("run_start", resumed=resumed, device=str(ctx.device))
     console.print(f"[bold]Successor[/bold] run {root} on {ctx.device}{' (resuming)' if resumed else ''}; stages: {' -> '.join(cfg.loop.stages)}")
     logger.start(root, f"{cfg.name}/{root.name}", OmegaConf.to_container(cfg, resolve=True))
@@ -155,8 +156,9 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
             shutil.rmtree(run.stage_dir(0, "seed"), ignore_errors=True)  # what a killed seed left
             run.event("stage_start", gen=0, stage="seed")
             summary = make_seed(ctx, console, plugins.instantiate(cfg.stage.verify, plugins.allowed(cfg)))
-            run.mark_done(0, "seed", summary, [run.stage_dir(0, s) for s in ("train", "curate", "verify")])
+            run.mark_done(0, "seed", summary, [run.stage_dir(0, s) for s in ("train", "curate", "verify", "seed")])
             run.event("stage_finish", gen=0, stage="seed", **summary)
+        run_stage(ctx, audit)
         seed_front = ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]
         console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels}, frontier {seed_front}")
         records: list[dict[str, Any]] = []
@@ -168,6 +170,7 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
                 summary = run_stage(ctx, stage)
                 if any(summary.get(key) for key in STOPS):  # no successor this generation (the generation line says why)
                     break
+            run_stage(ctx, audit)  # what ground truth says about this generation's decisions; no stage reads it
             rec = generation_record(ctx)
             records.append(rec)
             _print_generation(rec, time.time() - start)
@@ -195,10 +198,14 @@ def _print_generation(rec: dict[str, Any], seconds: float) -> None:
         verdict += " [yellow](empty round: trained on earlier data only)[/yellow]"
     p = rec["p_value"]
     precision = rec["judge_precision"]
+    if rec["true_frontier"] is not None and rec["true_frontier"] != f:  # a label-free gate's frontier is an estimate
+        head += f" (true {rec['true_frontier']})"
+    if rec["audit"] in ("false promotion", "false rejection"):
+        verdict += f" [red]({rec['audit']}, by the shadow audit)[/red]"
     console.print(
-        f"{head} | acc@{f} {acc.get(f, 0.0):.2f} acc@{f + 1} {acc.get(f + 1, 0.0):.2f}"
+        f"{head} | true acc@{f} {acc.get(f, 0.0):.2f} acc@{f + 1} {acc.get(f + 1, 0.0):.2f}"
         f" | {rec['new_data']} new labels{past_frontier(rec)}, judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
-        f" | {verdict} p={p if p is None else f'{p:.2g}'} | {seconds:.0f}s"
+        f" | {verdict} p={p if p is None else f'{p:.2g}'} | {rec['labels_decided']} human labels decided | {seconds:.0f}s"
     )
 
 

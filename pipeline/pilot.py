@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -41,8 +42,9 @@ class PilotSpec(TypedDict):
     batch_size: int
     warmup: int
     eval_every: int  # dev accuracy every this many steps, and at the last step
-    dev: str  # JSON list of {prompt, answer, level}
-    task: dict[str, Any]  # the task's Hydra config (`_target_`), for its answer check
+    dev: str  # JSON list of {prompt, level, and answer when the scorer needs true answers}
+    task: dict[str, Any]  # the task's Hydra config (`_target_`)
+    scorer: dict[str, Any]  # the scorer's Hydra config (`_target_`): true answers from `dev`, or label-free
     allow: list[str]  # packages its `_target_` may come from (pipeline.plugins)
     device: str
 
@@ -75,13 +77,19 @@ def run_pilot(spec: PilotSpec) -> dict[str, Any]:
         model = build_model(tok, recipe["hidden"], recipe["layers"], recipe["heads"], seed=spec["train_seed"]).to(device)
     sources = [(_encode_source(tok, s, spec["max_rows"], spec["train_seed"]), s["weight"]) for s in spec["sources"]]
     task = plugins.instantiate(spec["task"], spec["allow"])
-    items = [Problem(**row) for row in read_json(Path(spec["dev"]))]
+    scorer = plugins.instantiate(spec["scorer"], spec["allow"])
+    rows = read_json(Path(spec["dev"]))
+    items = [Problem(row["prompt"], "", row["level"]) for row in rows]
+    truth = [row.get("answer") for row in rows]  # read (and counted) by the experiment stage when it wrote them
+
+    def check(problems: Sequence[Problem], answers: Sequence[str]) -> list[bool]:
+        return [a == t for a, t in zip(answers, truth)]
     checkpoints: list[dict[str, Any]] = []
 
     def evaluate(step: int, point: dict[str, float]) -> None:
         if step == 0 and spec["steps"] > 1:  # one step in: too early to say anything
             return
-        acc = per_level(items, correctness(model, tok, task, items))
+        acc = per_level(items, correctness(model, tok, task, items, scorer, check))
         checkpoints.append({"step": step + 1, "tokens": point["tokens"], "loss": _finite(point["loss"]),
                             "acc": {str(level): a for level, a in acc.items()}})
         model.train()  # evaluation switched it to eval mode

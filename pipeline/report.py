@@ -12,7 +12,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.context import Context  # noqa: E402
 from pipeline.evaluate import counts  # noqa: E402
-from pipeline.rundir import read_json, write_json, write_text  # noqa: E402
+from pipeline.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
+from pipeline.truth import total  # noqa: E402
 
 
 def _maybe(ctx: Context, stage: str, name: str) -> dict[str, Any]:
@@ -34,10 +35,23 @@ def past_frontier(rec: dict[str, Any]) -> str:
     return f" ({per_level[top]} at level {top})"
 
 
+def human_labels(ctx: Context, gen: int, stages: list[str]) -> dict[str, dict[str, int]]:
+    """Per stage of generation `gen`: the ground-truth labels it read that decided something, and those it only measured."""
+    out = {}
+    for stage in stages:
+        ledger = _maybe_gen(ctx, gen, stage, LEDGER)
+        if ledger:
+            out[stage] = {use: total(ledger[use]) for use in ("decided", "measured")}
+    return out
+
+
 def generation_record(ctx: Context) -> dict[str, Any]:
     """One generation's line in summary.json, read back from its stage outputs."""
     verdict = _maybe(ctx, "verify", "verdict.json")
+    audit = _maybe(ctx, "audit", "audit.json")
+    labels = human_labels(ctx, ctx.gen, [*ctx.cfg.loop.stages, "audit"])
     curation = _maybe(ctx, "curate", "curation.json")
+    quality = audit.get("judge") or curation
     selected = _maybe(ctx, "select", "selected.json")
     done = {s: ctx.run.done_summary(ctx.gen, s) for s in ctx.cfg.loop.stages if ctx.run.is_done(ctx.gen, s)}
     blocked = next((f"blocked by {s}: {d['blocked']}" for s, d in done.items() if d.get("blocked")), None)
@@ -58,11 +72,19 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         "new_data": curation.get("kept"),
         "empty_round": curation.get("kept") == 0,
         "new_data_per_level": {int(k): v for k, v in curation.get("kept_per_level", {}).items()},
-        "judge_precision": curation.get("judge_precision"),
-        "judge_recall": curation.get("judge_recall"),
-        "judge_yield": curation.get("judge_yield"),
-        "label_accuracy": curation.get("label_accuracy"),
-        "per_level_accuracy": {int(k): v for k, v in verdict.get("successor_accuracy", {}).items()},
+        # measured by curate, or under humans=none by the shadow audit
+        "judge_precision": quality.get("judge_precision"),
+        "judge_recall": quality.get("judge_recall"),
+        "judge_yield": quality.get("judge_yield"),
+        "label_accuracy": quality.get("label_accuracy"),
+        # the successor's true accuracy (the shadow audit's); the gate's own, under a label-free scorer an estimate
+        "per_level_accuracy": {int(k): v for k, v in audit.get("successor_accuracy", verdict.get("successor_accuracy", {})).items()},
+        "gate_accuracy": {int(k): v for k, v in verdict.get("successor_accuracy", {}).items()},
+        "true_frontier": audit.get("successor_frontier" if promoted else "champion_frontier"),
+        "audit": audit.get("outcome"),  # correct/false promotion, correct/false rejection, no successor
+        "human_labels": labels,  # per stage: {"decided": n, "measured": n}
+        "labels_decided": sum(v["decided"] for v in labels.values()),
+        "labels_measured": sum(v["measured"] for v in labels.values()),
         "seconds": round(sum(d.get("seconds", 0.0) for d in done.values()), 1),
         "selected": {"id": selected.get("id", "champion"), "rationale": selected.get("rationale", "no select stage ran"),
                      "reason": selected.get("reason"), "recipe": ctx.recipe()},
@@ -84,7 +106,10 @@ def wall_seconds(ctx: Context) -> float:
 
 def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None) -> dict[str, Any]:
     """Write summary.json, report.md and accuracy.png; return the summary."""
-    seed_acc = {int(k): v for k, v in ctx.read("verify", "verdict.json", gen=0)["successor_accuracy"].items()}
+    seed_audit = _maybe_gen(ctx, 0, "audit", "audit.json")
+    seed_acc = {int(k): v for k, v in seed_audit.get("successor_accuracy", ctx.read("verify", "verdict.json", gen=0)["successor_accuracy"]).items()}
+    seed_labels = human_labels(ctx, 0, ["seed", "audit"])
+    outcomes = [r["audit"] for r in records]
     summary = {
         "seed_frontier": seed_frontier,
         "seed_levels": ctx.cfg.seed_model.levels,
@@ -95,6 +120,13 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "device": str(ctx.device),
         "seed_per_level_accuracy": seed_acc,
         "total_flops": sum(r["compute"]["total_flops"] for r in records),
+        "humans": ctx.cfg.humans.mode,
+        "seed_human_labels": seed_labels,
+        # ground-truth labels past the seed that decided something (the human verification the loop leaned on), and those only measured
+        "labels_decided": sum(r["labels_decided"] for r in records),
+        "labels_measured": sum(r["labels_measured"] for r in records),
+        "true_frontier": records[-1]["true_frontier"] if records else seed_audit.get("successor_frontier"),
+        "audit": {o: outcomes.count(o) for o in ("correct promotion", "false promotion", "false rejection", "correct rejection", "no successor")},
         "generations": records,
     }
     write_json(ctx.run.root / "summary.json", summary)
@@ -102,7 +134,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
     lines = [
         f"# Successor run `{ctx.run.root.name}`",
         "",
-        f"Task {summary['task']}, judge {summary['judge']}, device {summary['device']}. "
+        f"Task {summary['task']}, judge {summary['judge']}, device {summary['device']}, humans={summary['humans']}. "
         f"Seed trained on levels 1..{summary['seed_levels']}, frontier {seed_frontier}. "
         f"Stopped: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
         "",
@@ -110,13 +142,18 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "",
         "![per-level accuracy](accuracy.png)",
         "",
-        "| gen | frontier | verdict | p-value | new labels | label acc | judge precision | judge recall | judge yield | seconds | reason |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"Ground-truth labels past the seed: {summary['labels_decided']} decided something, {summary['labels_measured']} only measured "
+        f"(the seed itself: {sum(v['decided'] for v in seed_labels.values())}). True frontier at the end: {summary['true_frontier']}. "
+        f"Shadow audit: {', '.join(f'{n} {o}' for o, n in summary['audit'].items() if n) or 'nothing yet'}.",
+        "",
+        "| gen | frontier | true frontier | verdict | audit | p-value | labels decided | new labels | label acc | judge precision | judge recall | judge yield | seconds | reason |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     fmt = lambda v: "-" if v is None else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
     for r in records:
         lines.append(
-            f"| {r['generation']} | {r['frontier']} | {r['status']}{' (empty round)' if r['empty_round'] else ''} | {fmt(r['p_value'])} | "
+            f"| {r['generation']} | {r['frontier']} | {fmt(r['true_frontier'])} | {r['status']}{' (empty round)' if r['empty_round'] else ''} | "
+            f"{fmt(r['audit'])} | {fmt(r['p_value'])} | {r['labels_decided']} | "
             f"{fmt(r['new_data'])}{past_frontier(r)} | {fmt(r['label_accuracy'])} | {fmt(r['judge_precision'])} | {fmt(r['judge_recall'])} | {fmt(r['judge_yield'])} | {fmt(r['seconds'])} | {r['reason']} |"
         )
     lines += ["", "## Research stages and compute", "",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 DONE = "DONE.json"
+LEDGER = "human_labels.json"  # in every stage folder: the ground-truth labels the stage read (pipeline.truth)
 LOCK = ".lock"
 
 

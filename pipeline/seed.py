@@ -2,7 +2,7 @@
 
 The seed trains through the train stage's `fit` and is scored by the verify stage, so gen_0/
 holds what every generation holds: curate/data (its ground-truth data), train/model and
-train.json, verify/verdict.json. It trains until it has learned its levels: the peak lr is held
+train.json, verify/verdict.json, and seed/human_labels.json: every label it read, the human input. It trains until it has learned its levels: the peak lr is held
 until every level 1..N reaches `seed_model.mastered` on a few dev items, then the lr decays
 (capped at `seed_model.max_steps`). NoPE addition is learned in a sudden drop of the loss that
 comes hundreds of steps earlier or later from one seed or machine to the next, so a fixed count
@@ -24,13 +24,16 @@ from rich.console import Console
 
 from pipeline.cache import claim, seal
 from pipeline.context import Context
-from pipeline.data import save_rows
-from pipeline.evaluate import correctness, per_level
+from pipeline.data import load_rows, save_rows
+from pipeline.evaluate import per_level
 from pipeline.model import build_model, build_tokenizer, n_params
-from pipeline.rundir import atomic_dir, read_json, write_json
+from pipeline.rundir import LEDGER, atomic_dir, read_json, write_json
+from pipeline.scoring import TrueAnswers
 from pipeline.stages.train import fit
 from pipeline.stages.verify import Verify
 from pipeline.training import encode
+from pipeline.truth import DECIDE, SEED
+from tasks import Problem
 
 #: what gen_0 holds, as (stage, part): copied to and from the cache
 PARTS = (("train", "model"), ("train", "train.json"), ("curate", "data"))
@@ -55,7 +58,7 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
     sm, cfg = ctx.cfg.seed_model, ctx.cfg
     rng = random.Random(f"seed-data-{cfg.seed}")
     problems = ctx.splits.draw("train", sm.n_problems, lambda r: ctx.task.sample_mixed(sm.levels, r), rng)
-    rows = {"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [p.level for p in problems]}
+    rows = {"prompt": [p.prompt for p in problems], "answer": ctx.truth.answers(problems, DECIDE), "level": [p.level for p in problems]}
     save_rows(rows, ctx.out("curate") / "data")
     tok = build_tokenizer(ctx.task.alphabet)
     model = build_model(tok, cfg.model.hidden, cfg.model.layers, cfg.model.heads, seed=cfg.seed).to(ctx.device)
@@ -67,8 +70,8 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
     check = ctx.dev_items(range(1, sm.levels + 1), sm.check_items)
     checks: list[dict[str, Any]] = []
 
-    def learned(step: int) -> bool:
-        acc = per_level(check, correctness(model, tok, ctx.task, check))
+    def learned(step: int) -> bool:  # true answers whatever the run's scorer: the seed is the human-made phase, shared by every mode
+        acc = per_level(check, ctx.correctness(model, tok, check, DECIDE, TrueAnswers()))
         checks.append({"step": step, "accuracy": acc})
         return min(acc.values()) >= sm.mastered
 
@@ -79,10 +82,19 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
     return stats
 
 
+def _count_cached(ctx: Context) -> None:
+    """A cached seed's labels were read when it was trained: its data and its mastery check count in this run's ledger too."""
+    data = load_rows(ctx.out("curate") / "data")[:]
+    ctx.truth.record([Problem(p, "", lv) for p, lv in zip(data["prompt"], data["level"])], DECIDE)
+    sm = ctx.cfg.seed_model
+    ctx.truth.record(ctx.dev_items(range(1, sm.levels + 1), sm.check_items), DECIDE)
+
+
 def make_seed(ctx: Context, console: Console, verify: Verify) -> dict[str, Any]:
     """Train (or copy from the cache) the seed model into gen_0/ and score it on the test ladder;
     a run training the same seed meanwhile is waited for."""
     key = seed_key(ctx)
+    ctx.truth.at(0, SEED)
     with claim(ctx.cfg.cache_dir, key, console.print) as entry:
         if entry.ready:
             console.print(f"seed: reusing cached seed {entry.path} (same seed settings, key {key})")
@@ -90,6 +102,7 @@ def make_seed(ctx: Context, console: Console, verify: Verify) -> dict[str, Any]:
                 shutil.rmtree(ctx.out(stage) / part, ignore_errors=True)
                 _copy(entry.path / part, ctx.out(stage) / part)
             stats = read_json(ctx.out("train") / "train.json")
+            _count_cached(ctx)
         else:
             stats = train_seed(ctx, console)
             if entry.writable:
@@ -98,6 +111,7 @@ def make_seed(ctx: Context, console: Console, verify: Verify) -> dict[str, Any]:
                         _copy(ctx.out(stage) / part, tmp / part)
                     seal(tmp)
     summary = verify.first(ctx)
+    write_json(ctx.out(SEED) / LEDGER, ctx.truth.counts())
     front, levels = summary["successor_frontier"], ctx.cfg.seed_model.levels
     if front < levels:
         console.print(f"[yellow]warning: the seed masters levels 1..{front} only, not 1..{levels} on the test ladder "

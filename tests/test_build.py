@@ -18,7 +18,6 @@ from pipeline.logger import NoLogger
 from pipeline.model import build_model, build_tokenizer, n_params, save
 from pipeline.proposers.base import candidate
 from pipeline.rundir import RunDir, write_json
-from pipeline.splits import Splits
 from pipeline.stages.build import Build, memory_estimate
 from tests.conftest import make_cfg
 from tests.test_propose import research_overrides
@@ -47,7 +46,7 @@ def ctx(tmp_path: Path) -> Context:
               run.stage_dir(0, "curate") / "data")
     logger = NoLogger()
     logger.start(run.root, "test", {})
-    return Context(cfg, run, task, Splits(**cfg.splits), torch.device("cpu"), logger, gen=1)
+    return Context.build(cfg, run, torch.device("cpu"), logger, gen=1)
 
 
 def build(ctx: Context, stage: Build, **ideas: dict[str, Any]) -> dict[str, dict[str, Any]]:

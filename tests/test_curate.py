@@ -13,7 +13,6 @@ from pipeline.data import load_rows, save_rows
 from pipeline.logger import NoLogger
 from pipeline.report import past_frontier
 from pipeline.rundir import RunDir, read_json, write_json
-from pipeline.splits import Splits
 from tests.conftest import make_cfg
 
 
@@ -21,7 +20,7 @@ def _ctx(tmp_path: Path, adder: Path, frontier: int, *overrides: str) -> Context
     """Generation 1 with the 1-digit adder as champion and the given frontier."""
     cfg = make_cfg(tmp_path, "judge=consistency", "stage.curate.levels_ahead=[1]", "stage.curate.calibrate=true", "stage.curate.thresholds=[0.999,0.9,0.5]", "stage.curate.n_problems=300", *overrides)
     run = RunDir(tmp_path / "run")
-    ctx = Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), NoLogger(), gen=1)
+    ctx = Context.build(cfg, run, torch.device("cpu"), NoLogger(), gen=1)
     ctx.logger.start(run.root, "test", {})
     seed = ctx.splits.draw("train", 20, lambda r: ctx.task.sample_mixed(1, r), random.Random(0))
     save_rows({"prompt": [p.prompt for p in seed], "answer": [p.answer for p in seed], "level": [p.level for p in seed]},

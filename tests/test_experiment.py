@@ -15,7 +15,6 @@ from pipeline.data import save_rows
 from pipeline.executors import Inline, Local
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json, write_json
-from pipeline.splits import Splits
 from pipeline.judges import ConsistencyJudge
 from pipeline.stages.experiment import Experiment, pilot_sources
 from tasks.addition import ReversedAddition
@@ -38,7 +37,7 @@ def make_ctx(root: Path, adder: Path, built: list[dict] | None = None, frontier:
         write_json(run.stage_dir(gen, "train") / "train.json", {"recipe": OmegaConf.to_container(cfg.recipe, resolve=True)})
     logger = NoLogger()
     logger.start(run.root, "test", {})
-    ctx = Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), logger, gen=2)
+    ctx = Context.build(cfg, run, torch.device("cpu"), logger, gen=2)
     recipe = OmegaConf.to_container(cfg.recipe, resolve=True)
     built = built or [
         {"id": "champion", "recipe": recipe},

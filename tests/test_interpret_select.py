@@ -12,7 +12,6 @@ from omegaconf import OmegaConf
 from pipeline.context import Context
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json, write_json
-from pipeline.splits import Splits
 from pipeline.stages.interpret import Interpret
 from pipeline.stages.select import BestGain, GainPerCompute
 from tests.conftest import make_cfg
@@ -26,7 +25,7 @@ def make_ctx(tmp_path: Path, *overrides: str) -> Context:
     run = RunDir(tmp_path / "run")
     logger = NoLogger()
     logger.start(run.root, "test", {})
-    return Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), logger, gen=1)
+    return Context.build(cfg, run, torch.device("cpu"), logger, gen=1)
 
 
 def pilot(cid: str, seed: int, target: list[float], losses: list[float | None], **recipe) -> dict:

@@ -8,6 +8,8 @@ import pytest
 import torch
 
 from pipeline.evaluate import correctness
+from pipeline.scoring import TrueAnswers
+from pipeline.truth import MEASURE, Truth
 from pipeline.model import CheckpointError, build_model, build_tokenizer, load
 from tasks.addition import ReversedAddition
 
@@ -56,7 +58,8 @@ assert not any(m.startswith(("pipeline", "tasks")) for m in sys.modules), "proje
 
 def test_project_loader_agrees_with_stock_generation(adder):
     problems = ReversedAddition().sample(1, 100, random.Random(4))
-    assert sum(correctness(*load(adder), ReversedAddition(), problems)) >= 90
+    truth = Truth(ReversedAddition())
+    assert sum(correctness(*load(adder), ReversedAddition(), problems, TrueAnswers(), lambda its, ans: truth.correct(its, ans, MEASURE))) >= 90
 
 
 def test_missing_and_corrupt_checkpoints_give_clear_errors(tmp_path, adder):

@@ -14,7 +14,6 @@ from pipeline.context import Context
 from pipeline.logger import NoLogger
 from pipeline.proposers import FixedProposer, RandomProposer, RulesProposer
 from pipeline.rundir import RunDir, write_json
-from pipeline.splits import Splits
 from pipeline.stages.propose import Propose
 from tests.conftest import make_cfg
 
@@ -114,7 +113,7 @@ def _context(tmp_path: Path, proposer: str, gen: int) -> Context:
     run = RunDir(tmp_path / "run")
     logger = NoLogger()
     logger.start(run.root, "test", {})
-    return Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), logger, gen=gen)
+    return Context.build(cfg, run, torch.device("cpu"), logger, gen=gen)
 
 
 def test_propose_stage_reads_the_report_and_history_and_writes_candidates(tmp_path):

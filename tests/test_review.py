@@ -12,7 +12,6 @@ from pipeline.context import Context
 from pipeline.data import save_rows
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json, write_json
-from pipeline.splits import Splits
 from pipeline.stages.review import Review, duplicates, tv_distance
 from pipeline.stats import clopper_pearson
 from tasks import Problem
@@ -26,7 +25,7 @@ def context(tmp_path: Path, *overrides: str, frontier: int = 1, impl: str = "aud
     """Generation 1 of a tiny run: 20 ground-truth items at levels 1..2 as earlier data, the given frontier."""
     cfg = make_cfg(tmp_path, review_override(impl), *overrides)
     run = RunDir(tmp_path / "run")
-    ctx = Context(cfg, run, instantiate(cfg.task), Splits(**cfg.splits), torch.device("cpu"), NoLogger(), gen=1)
+    ctx = Context.build(cfg, run, torch.device("cpu"), NoLogger(), gen=1)
     ctx.logger.start(run.root, "test", {})
     seed = ctx.splits.draw("train", 20, lambda r: ctx.task.sample_mixed(2, r), random.Random(0))
     save_rows(rows(seed), run.stage_dir(0, "curate") / "data")

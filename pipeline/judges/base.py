@@ -49,3 +49,15 @@ class Judge(ABC):
     @abstractmethod
     def keep(self, inp: JudgeInput) -> list[bool]:
         """One decision per prompt."""
+
+
+def label_quality(kept: list[bool], correct: list[bool]) -> dict[str, float | None]:
+    """Precision, recall and yield of a judge's keep decisions, and the labels' accuracy, against the true answers."""
+    n_kept, n_correct = sum(kept), sum(correct)
+    both = sum(k and c for k, c in zip(kept, correct))
+    return {
+        "judge_precision": round(both / n_kept, 4) if n_kept else None,
+        "judge_recall": round(both / n_correct, 4) if n_correct else None,
+        "judge_yield": round(n_kept / max(1, len(kept)), 4),
+        "label_accuracy": round(n_correct / max(1, len(kept)), 4),
+    }

@@ -11,12 +11,14 @@ from typing import Any
 
 from pipeline.context import Context
 from pipeline.judges import Judge, JudgeInput
+from pipeline.judges.base import label_quality
 from pipeline.model import load
 from pipeline.data import save_rows
 from pipeline.rundir import write_json
 from pipeline.sampling import generate
 from pipeline.splits import contamination
 from pipeline.stages.base import Stage
+from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
 
@@ -44,8 +46,8 @@ def self_label(ctx: Context, judge: Judge, model: Any, tok: Any, problems: list[
     prompts = [p.prompt for p in problems]
     labels = [a[0] for a in generate(model, tok, prompts, temperature=temperature, seed=seed)]
     inp = judge_input(ctx, prompts, labels, model, tok, seed)
-    if judge.reads_ground_truth:
-        inp.truth = [p.answer for p in problems]
+    if judge.reads_ground_truth:  # an upper bound, not autonomy: the labels it reads decide what is kept
+        inp.truth = ctx.truth.answers(problems, DECIDE)
     return labels, judge.keep(inp)
 
 
@@ -88,27 +90,25 @@ class Curate(Stage):
         leaked = contamination([p.prompt for p, k in zip(problems, kept) if k], test)
         if leaked:
             raise RuntimeError(f"{leaked} gate test items reached curation: the split is broken")
-        truth = [p.answer for p in problems]
-        correct = [a == t for a, t in zip(labels, truth)]
-        n_kept, n_correct = sum(kept), sum(correct)
-        kept_correct = sum(k and c for k, c in zip(kept, correct))
-        strata: dict[str, dict[str, int]] = {}
-        for p, k, c in zip(problems, kept, correct):
-            st = strata.setdefault(ctx.task.stratum(p.prompt), {"candidates": 0, "kept": 0, "kept_correct": 0})
+        # the judge's true quality, measured (not read by the judge); under humans=none the shadow audit measures it instead
+        correct = ctx.truth.correct(problems, labels, MEASURE) if ctx.truth.allowed() else None
+        strata: dict[str, dict[str, int | None]] = {}
+        for i, (p, k) in enumerate(zip(problems, kept)):
+            st = strata.setdefault(ctx.task.stratum(p.prompt), {"candidates": 0, "kept": 0, "kept_correct": 0 if correct is not None else None})
             st["candidates"] += 1
             st["kept"] += k
-            st["kept_correct"] += k and c
+            if correct is not None:
+                st["kept_correct"] += k and correct[i]
+        quality = label_quality(kept, correct) if correct is not None else {"judge_yield": round(sum(kept) / max(1, len(problems)), 4)}
         stats = {
             "levels": levels,
             "judge": type(judge).__name__,
             "judge_reads_ground_truth": judge.reads_ground_truth,
             "judge_threshold": getattr(judge, judge.threshold_field) if judge.threshold_field else None,
             "candidates": len(problems),
-            "kept": n_kept,
-            "label_accuracy": round(n_correct / max(1, len(problems)), 4),
-            "judge_yield": round(n_kept / max(1, len(problems)), 4),
-            "judge_precision": round(kept_correct / n_kept, 4) if n_kept else None,
-            "judge_recall": round(kept_correct / n_correct, 4) if n_correct else None,
+            "kept": sum(kept),
+            "label_accuracy": None, "judge_precision": None, "judge_recall": None,
+            **quality,
             "contaminated": leaked,
             "calibration": calibration,
             "strata": dict(sorted(strata.items())),
@@ -117,7 +117,7 @@ class Curate(Stage):
         }
         out = ctx.out(self.name)
         rows = {"prompt": [p.prompt for p in problems], "answer": labels, "level": [p.level for p in problems]}
-        save_rows({**rows, "kept": kept, "correct": correct}, out / "judged")  # every candidate, for inspection
+        save_rows({**rows, "kept": kept} | ({"correct": correct} if correct is not None else {}), out / "judged")  # every candidate, for inspection
         save_rows({k: [x for x, keep in zip(v, kept) if keep] for k, v in rows.items()}, out / "data")  # what the successor trains on
         write_json(out / "curation.json", stats)
         ctx.log({f"curate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
@@ -129,7 +129,7 @@ class Curate(Stage):
         items = [p for p in ctx.ladder("dev") if p.level in levels]
         prompts = [p.prompt for p in items]
         labels = [a[0] for a in generate(model, tok, prompts)]
-        correct = [a == p.answer for a, p in zip(labels, items)]
+        correct = ctx.truth.correct(items, labels, DECIDE)
         table = []
         for t in self.thresholds:
             kept = self.judge.with_threshold(t).keep(judge_input(ctx, prompts, labels, model, tok, seed))

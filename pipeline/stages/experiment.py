@@ -13,7 +13,6 @@ candidates are not differences in luck.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -28,6 +27,7 @@ from pipeline.pilot import PilotSpec, Source, run_pilot
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
 from pipeline.stages.curate import fresh_problems, round_levels, self_label
+from pipeline.truth import DECIDE
 
 
 def dev_frontier(ctx: Context) -> int:
@@ -71,7 +71,9 @@ class Experiment(Stage):
         levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= ctx.cfg.eval.max_level})
         out = ctx.out(self.name)
         items = ctx.dev_items(levels, self.items_per_level)
-        write_json(out / "dev.json", [asdict(p) for p in items])
+        # the pilots' scorer: true answers (read here, they decide the pilot scores) or label-free (prompts only)
+        answers = ctx.truth.answers(items, DECIDE) if ctx.scorer.needs_answers else [None] * len(items)
+        write_json(out / "dev.json", [{"prompt": p.prompt, "level": p.level} | ({} if a is None else {"answer": a}) for p, a in zip(items, answers)])
         rounds = self._rounds(ctx, built, front)
         control_steps = ctx.champion_recipe()["steps"]
         jobs = [self._spec(ctx, cand, seed, str(out / "dev.json"), rounds[_round_key(cand["recipe"])]["path"], control_steps)
@@ -125,6 +127,7 @@ class Experiment(Stage):
             "eval_every": max(1, steps // self.checkpoints),
             "dev": dev,
             "task": OmegaConf.to_container(ctx.cfg.task, resolve=True),
+            "scorer": OmegaConf.to_container(ctx.cfg.scorer, resolve=True),
             "allow": list(plugins.allowed(ctx.cfg)),
             "device": str(ctx.device),
         }

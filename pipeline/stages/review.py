@@ -20,6 +20,8 @@ from pipeline.rundir import read_json, write_json
 from pipeline.splits import contamination
 from pipeline.stages.base import Stage
 from pipeline.stats import clopper_pearson
+from pipeline.truth import DECIDE
+from tasks import Problem
 
 #: which number of the audit is compared with max_label_error
 RULES = {
@@ -56,7 +58,7 @@ class Review(Stage):
         prompts, answers, levels = data["prompt"], data["answer"], data["level"]
         pool = ctx.pool()[:]
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
-        audit = self.audit(ctx, prompts, answers) if self.sample_size else None
+        audit = self.audit(ctx, prompts, answers, levels) if self.sample_size else None
         leaked = contamination(prompts, [p.prompt for p in ctx.ladder("test")])
         counts = Counter(levels)
         selected = ctx.out("select") / "selected.json"
@@ -80,11 +82,13 @@ class Review(Stage):
         ctx.log({f"review/{k}": v for k, v in summary.items() if isinstance(v, (int, float))} | {"review/blocked": int(bool(reasons))})
         return {**summary, "blocked": "; ".join(reasons)} if reasons else summary
 
-    def audit(self, ctx: Context, prompts: list[str], answers: list[str]) -> dict[str, Any]:
-        """Check a seeded random sample of labels against the task's ground truth, as a human spot-check would."""
+    def audit(self, ctx: Context, prompts: list[str], answers: list[str], levels: list[int]) -> dict[str, Any]:
+        """Check a seeded random sample of labels against the task's ground truth, as a human spot-check would
+        (the labels read decide whether training goes ahead)."""
         rng = random.Random(f"review-{ctx.cfg.seed}-{ctx.gen}")
         picked = sorted(rng.sample(range(len(prompts)), min(self.sample_size, len(prompts))))
-        wrong = [i for i in picked if answers[i] != ctx.task.solve(prompts[i])]
+        truth = dict(zip(picked, ctx.truth.answers([Problem(prompts[i], "", levels[i]) for i in picked], DECIDE)))  # answer unknown: read here
+        wrong = [i for i in picked if answers[i] != truth[i]]
         n, k = len(picked), len(wrong)
         curation = ctx.out("curate") / "curation.json"
         precision = read_json(curation).get("judge_precision") if curation.is_file() else None
@@ -95,7 +99,7 @@ class Review(Stage):
             "ci": [round(x, 4) for x in clopper_pearson(k, n, self.confidence)] if n else [0.0, 1.0],
             # curate's error rate over the whole round (it knows every answer in this toy); the audit estimates it
             "true_error_rate": None if precision is None else round(1 - precision, 4),
-            "examples": [{"prompt": prompts[i], "label": answers[i], "truth": ctx.task.solve(prompts[i])} for i in wrong[:5]],
+            "examples": [{"prompt": prompts[i], "label": answers[i], "truth": truth[i]} for i in wrong[:5]],
         }
 
     def reasons(self, audit: dict[str, Any] | None, leaked: int) -> list[str]:

@@ -1,28 +1,29 @@
 """Stage 10: the gate. Successor and champion answer the same held-out test items at every
-level; the successor is promoted only if `Gate.decide` says it is genuinely better.
+level; the successor is promoted only if `Gate.decide` says it is genuinely better. Which answers
+are right is the run's scorer's call: the true answers (counted), or a label-free estimate.
 
 Each verdict keeps the successor's per-item correctness ("1"/"0" per test item) with the device
-type and dtype it was computed in, so the next generation compares against the champion's
+type, dtype and scorer it was computed with, so the next generation compares against the champion's
 recorded answers instead of evaluating it again, but only when they were computed the same way
 (a bf16 GPU answer and an fp32 CPU answer can differ on the same item)."""
 from __future__ import annotations
 
 from typing import Any
 
-import torch
 
 from pipeline.context import Context
 from pipeline.device import precision
-from pipeline.evaluate import bits, correctness
+from pipeline.evaluate import bits
 from pipeline.gate import Gate, Verdict
 from pipeline.model import load
 from pipeline.rundir import write_json
 from pipeline.stages.base import Stage
+from pipeline.truth import DECIDE, MEASURE
 
 
-def provenance(device: torch.device) -> dict[str, str]:
-    """How answers were computed: recorded in a verdict next to `successor_correct`."""
-    return {"device": device.type, "dtype": precision(device)}
+def provenance(ctx: Context) -> dict[str, str]:
+    """How answers were computed and scored: recorded in a verdict next to `successor_correct`."""
+    return {"device": ctx.device.type, "dtype": precision(ctx.device), "scorer": type(ctx.scorer).__name__}
 
 
 class Verify(Stage):
@@ -33,27 +34,27 @@ class Verify(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         items = ctx.ladder("test")
-        here = provenance(ctx.device)
+        here = provenance(ctx)
         recorded = ctx.read("verify", "verdict.json", gen=ctx.champion_gen)
         answers = recorded.get("successor_correct", "")
         if len(answers) == len(items) and all(recorded.get(k) == v for k, v in here.items()):
             champion = [bit == "1" for bit in answers]
-        else:  # recorded on another device or dtype, without answers, or on another ladder: evaluate it again
-            champion = correctness(*load(ctx.champion_dir, ctx.device), ctx.task, items)
-        successor = correctness(*load(ctx.out("train") / "model", ctx.device), ctx.task, items)
+        else:  # recorded on another device, dtype or scorer, without answers, or on another ladder: evaluate it again
+            champion = ctx.correctness(*load(ctx.champion_dir, ctx.device), items, DECIDE)
+        successor = ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, DECIDE)
         return self.record(ctx, self.gate.decide(items, champion, successor), successor, ctx.champion_gen)
 
     def first(self, ctx: Context) -> dict[str, Any]:
         """Generation 0: the seed has no champion to beat; its verdict records what it scores."""
         items = ctx.ladder("test")
-        successor = correctness(*load(ctx.out("train") / "model", ctx.device), ctx.task, items)
+        successor = ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, MEASURE)  # no decision: the seed is the first champion
         return self.record(ctx, self.gate.first(items, successor), successor, None)
 
     def record(self, ctx: Context, verdict: Verdict, successor: list[bool], champion_gen: int | None) -> dict[str, Any]:
         """Write verdict.json with the successor's per-item answers and the device and dtype they were
         computed with (the next gate reuses them only on the same kind of device)."""
         write_json(ctx.out(self.name) / "verdict.json",
-                   {"champion_gen": champion_gen, **verdict.to_dict(), "successor_correct": bits(successor), **provenance(ctx.device)})
+                   {"champion_gen": champion_gen, **verdict.to_dict(), "successor_correct": bits(successor), **provenance(ctx)})
         ctx.log({"verify/promoted": int(verdict.promoted), "verify/frontier": verdict.successor_frontier}
                 | ({} if verdict.p_value is None else {"verify/p_value": verdict.p_value}))
         return {"promoted": verdict.promoted, "p_value": verdict.p_value, "successor_frontier": verdict.successor_frontier}

@@ -1,4 +1,7 @@
-"""Stage 1: where is the champion weak? Per-level accuracy on the dev ladder, its frontier, error kinds."""
+"""Stage 1: where is the champion weak? Per-level accuracy on the dev ladder, its frontier, error kinds.
+
+Accuracy is what the run's scorer says: the true answers (counted as decided), or a label-free estimate
+(`humans=none`), in which case the error kinds are only what the answers' shape shows."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,6 +12,7 @@ from pipeline.model import load
 from pipeline.rundir import write_json
 from pipeline.sampling import greedy
 from pipeline.stages.base import Stage
+from pipeline.truth import DECIDE
 
 
 class Weaknesses(Stage):
@@ -21,18 +25,21 @@ class Weaknesses(Stage):
         model, tok = load(ctx.champion_dir, ctx.device)
         items = ctx.ladder("dev")
         answers = greedy(model, tok, [p.prompt for p in items])
-        correct = [ctx.task.check(p, a) for p, a in zip(items, answers)]
+        correct = ctx.scorer.score(model, tok, ctx.task, items, answers, ctx.check(DECIDE))
         acc = per_level(items, correct)
         front = frontier(acc, self.threshold, counts(items), self.min_items)
         errors: dict[int, dict[str, float]] = {}
         for level in acc:
             at = [(p, a) for p, a, ok in zip(items, answers, correct) if p.level == level and not ok]
             malformed = sum(not ctx.task.well_formed(p.prompt, a) for p, a in at)
-            wrong_digits = [sum(x != y for x, y in zip(a, p.answer)) for p, a in at if ctx.task.well_formed(p.prompt, a)]
+            shaped = [(p, a) for p, a in at if ctx.task.well_formed(p.prompt, a)]
+            # where the scorer read true answers, how many digits are wrong (the same labels, counted once)
+            truth = ctx.truth.answers([p for p, _ in shaped], DECIDE) if ctx.scorer.needs_answers else []
+            wrong_digits = [sum(x != y for x, y in zip(a, t)) for (_, a), t in zip(shaped, truth)]
             errors[level] = {
                 "errors": len(at),
                 "malformed": malformed,  # wrong length or characters: a format failure
-                "wrong_digits": len(wrong_digits),  # right shape, wrong content
+                "wrong_digits": len(shaped),  # right shape, wrong (or, label-free, not trusted) content
                 "mean_digits_wrong": round(sum(wrong_digits) / len(wrong_digits), 2) if wrong_digits else 0.0,
             }
         weak = [
