@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from pipeline.approve import APPROVAL  # noqa: E402
 from pipeline.context import Context  # noqa: E402
 from pipeline.evaluate import counts  # noqa: E402
 from pipeline.rundir import read_json, write_json, write_text  # noqa: E402
@@ -67,6 +68,9 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         "selected": {"id": selected.get("id", "champion"), "rationale": selected.get("rationale", "no select stage ran"),
                      "reason": selected.get("reason"), "recipe": ctx.recipe()},
         "compute": {"seconds": {s: d.get("seconds", 0.0) for s, d in done.items()}, "flops": flops, "total_flops": sum(flops.values())},
+        # a human's answers at the stages in loop.approve (accepted false: that stage's decision was vetoed)
+        "approvals": [{k: a[k] for k in ("stage", "accepted", "source", "seconds_waiting")}
+                      for a in (_maybe(ctx, s, APPROVAL) for s in ctx.cfg.loop.stages) if a],
     }
 
 
