@@ -14,7 +14,10 @@ import pytest
 from pipeline.approve import Approver
 from pipeline.gate import Gate, Verdict
 from pipeline.loop import run_loop
+from pipeline.rundir import write_json
 from pipeline.stages import Stage
+from pipeline.stages.review import Review
+from pipeline.stages.select import GainPerCompute
 from tests.conftest import make_cfg
 
 #: the tiny chain up to a promotion the veto can undo (the oracle's labels pass the review)
@@ -111,3 +114,15 @@ def test_an_answer_given_on_another_decision_is_not_reused(tmp_path):
     ask = Scripted("no")
     assert Approver(ask, "accept").review(ctx, Echo(), {"x": 2, "seconds": 0.1}, earlier) == {"x": 2, "seconds": 0.1, "vetoed": True}
     assert len(ask.prompts) == 1 and _json(tmp_path / "echo" / "approval.json")["decision"] == ["x=2"]
+
+
+def test_the_review_and_select_vetoes_block_training_and_keep_the_champions_recipe(tmp_path):
+    champion = {"steps": 10, "lr": 1e-3}
+    ctx = SimpleNamespace(gen=1, out=lambda name: tmp_path / name, champion_recipe=lambda: champion)
+    write_json(tmp_path / "review" / "review.json", {"audit": None, "blocked": False, "reasons": []})
+    assert Review().veto(ctx, {"items": 3}) == {"items": 3, "blocked": "vetoed by a human"}
+    assert _json(tmp_path / "review" / "review.json") == {"audit": None, "blocked": True, "reasons": ["vetoed by a human"]}
+    write_json(tmp_path / "select" / "selected.json", {"id": "far", "recipe": {"steps": 40, "lr": 1e-3}, "reason": "it won", "predicted_gain": 0.2})
+    assert GainPerCompute().veto(ctx, {"selected": "far", "predicted_gain": 0.2}) == {"selected": "champion", "predicted_gain": 0.0}
+    selected = _json(tmp_path / "select" / "selected.json")
+    assert selected["id"] == "champion" and selected["recipe"] == champion and "vetoed by a human" in selected["reason"]
