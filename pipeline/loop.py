@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
+from pipeline import approve
 from pipeline import device as devices
 from pipeline import plugins
 from pipeline.context import Context
@@ -90,13 +92,16 @@ def finished(run: RunDir, gen: int, name: str) -> bool:
     return done
 
 
-def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
-    """Run one stage unless it already finished; a half-written folder from a killed run is cleared first.
+def run_stage(ctx: Context, stage: Stage, approver: approve.Approver | None = None) -> dict[str, Any]:
+    """Run one stage unless it already finished; a half-written folder from a killed run is cleared first
+    (an answer recorded in it is kept for the approver). With an `approver`, a human accepts or vetoes the
+    stage's decision before it is marked done, so the answer is hashed with its outputs.
     Returns the stage's summary (read back from its done marker when it ran earlier)."""
     run, gen = ctx.run, ctx.gen
     if finished(run, gen, stage.name):
         console.print(f"  [dim]gen {gen} {stage.name:<11} done earlier, skipped[/dim]")
         return run.done_summary(gen, stage.name)
+    earlier = approve.recorded(run.stage_dir(gen, stage.name)) if approver else None
     shutil.rmtree(run.stage_dir(gen, stage.name), ignore_errors=True)
     run.event("stage_start", gen=gen, stage=stage.name)
     start = time.time()
@@ -104,6 +109,8 @@ def run_stage(ctx: Context, stage: Stage) -> dict[str, Any]:
     summary = stage.run(ctx)
     write_json(run.stage_dir(gen, stage.name) / LEDGER, ctx.truth.counts())
     summary["seconds"] = round(time.time() - start, 2)
+    if approver:
+        summary = approver.review(ctx, stage, summary, earlier)
     run.mark_done(gen, stage.name, summary)
     run.event("stage_finish", gen=gen, stage=stage.name, **summary)
     shown = " ".join(f"{k}={v}" for k, v in summary.items() if k != "seconds")
@@ -125,12 +132,13 @@ def stop_reason(records: list[dict[str, Any]], cfg: DictConfig) -> str | None:
     return None
 
 
-def run_loop(cfg: DictConfig, root: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+def run_loop(cfg: DictConfig, root: Path, overrides: list[str] | None = None, ask: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The whole run in folder `root`; returns the summary (also written to summary.json).
 
     The config is validated before the folder is created or written; the folder is locked for the
     whole run. `overrides` (the command line's, from the Hydra entry point) go to `.hydra/overrides.yaml`,
-    which `make loop RUN=...` reads to resume."""
+    which `make loop RUN=...` reads to resume. `ask` answers for the stages in `loop.approve` (tests
+    script it); by default the terminal's `input`, or `approve.policy` when stdin is not a terminal."""
     validate(cfg)
     stages = build_stages(cfg)
     allow = plugins.allowed(cfg)
@@ -140,10 +148,12 @@ def run_loop(cfg: DictConfig, root: Path, overrides: list[str] | None = None) ->
         if overrides is not None:
             write_text(root / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
             write_text(root / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
-        return _run(cfg, run, stages, resumed, plugins.instantiate(cfg.logger, allow), plugins.instantiate(cfg.audit, allow))
+        approver = approve.Approver(ask or approve.terminal(), cfg.approve.policy)
+        return _run(cfg, run, stages, resumed, plugins.instantiate(cfg.logger, allow), plugins.instantiate(cfg.audit, allow), approver)
 
 
-def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logger: Any, audit: Stage) -> dict[str, Any]:
+def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logger: Any, audit: Stage,
+         approver: approve.Approver) -> dict[str, Any]:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     root = run.root
@@ -167,7 +177,7 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
             ctx.gen = len(records) + 1
             start = time.time()
             for stage in stages:
-                summary = run_stage(ctx, stage)
+                summary = run_stage(ctx, stage, approver if stage.name in cfg.loop.approve else None)
                 if any(summary.get(key) for key in STOPS):  # no successor this generation (the generation line says why)
                     break
             run_stage(ctx, audit)  # what ground truth says about this generation's decisions; no stage reads it
@@ -188,7 +198,10 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
 
 def _print_generation(rec: dict[str, Any], seconds: float) -> None:
     f = rec["frontier"]
-    head = f"[bold]gen {rec['generation']}[/bold] frontier {f}"
+    vetoed = [a["stage"] for a in rec["approvals"] if not a["accepted"]]
+    true = rec["true_frontier"]  # the shadow audit's; differs from `f` where a label-free gate estimated the frontier
+    head = (f"[bold]gen {rec['generation']}[/bold] frontier {f}" + (f" (true {true})" if true is not None and true != f else "")
+            + (f" | [yellow]vetoed at {', '.join(vetoed)}[/yellow]" if vetoed else ""))
     if rec["status"] in STOPS:  # no successor was trained or scored: no accuracies to show
         console.print(f"{head} | [yellow]{rec['status'].upper()}[/yellow]: {rec['reason']} | no successor | {seconds:.0f}s")
         return
@@ -198,8 +211,6 @@ def _print_generation(rec: dict[str, Any], seconds: float) -> None:
         verdict += " [yellow](empty round: trained on earlier data only)[/yellow]"
     p = rec["p_value"]
     precision = rec["judge_precision"]
-    if rec["true_frontier"] is not None and rec["true_frontier"] != f:  # a label-free gate's frontier is an estimate
-        head += f" (true {rec['true_frontier']})"
     if rec["audit"] in ("false promotion", "false rejection"):
         verdict += f" [red]({rec['audit']}, by the shadow audit)[/red]"
     console.print(

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from pipeline.approve import APPROVAL  # noqa: E402
 from pipeline.context import Context  # noqa: E402
 from pipeline.evaluate import counts  # noqa: E402
 from pipeline.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
@@ -52,6 +53,8 @@ def generation_record(ctx: Context) -> dict[str, Any]:
     labels = human_labels(ctx, ctx.gen, [*ctx.cfg.loop.stages, "audit"])
     curation = _maybe(ctx, "curate", "curation.json")
     quality = audit.get("judge") or curation
+    approvals = [{k: a[k] for k in ("stage", "accepted", "source", "seconds_waiting")}
+                 for a in (_maybe(ctx, s, APPROVAL) for s in ctx.cfg.loop.stages) if a]
     selected = _maybe(ctx, "select", "selected.json")
     done = {s: ctx.run.done_summary(ctx.gen, s) for s in ctx.cfg.loop.stages if ctx.run.is_done(ctx.gen, s)}
     blocked = next((f"blocked by {s}: {d['blocked']}" for s, d in done.items() if d.get("blocked")), None)
@@ -89,6 +92,11 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         "selected": {"id": selected.get("id", "champion"), "rationale": selected.get("rationale", "no select stage ran"),
                      "reason": selected.get("reason"), "recipe": ctx.recipe()},
         "compute": {"seconds": {s: d.get("seconds", 0.0) for s, d in done.items()}, "flops": flops, "total_flops": sum(flops.values())},
+        # a human's answers at the stages in loop.approve (accepted false: that stage's decision was vetoed)
+        "approvals": approvals,
+        # a human's answer at the terminal is a human touch in the ledger (an answer applied by approve.policy is not)
+        "human_touches": sum(a["source"] == "terminal" for a in approvals),
+        "touch_seconds": round(sum(a["seconds_waiting"] for a in approvals if a["source"] == "terminal"), 1),
     }
 
 
@@ -125,6 +133,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         # ground-truth labels past the seed that decided something (the human verification the loop leaned on), and those only measured
         "labels_decided": sum(r["labels_decided"] for r in records),
         "labels_measured": sum(r["labels_measured"] for r in records),
+        "human_touches": sum(r["human_touches"] for r in records),
+        "touch_seconds": round(sum(r["touch_seconds"] for r in records), 1),
         "true_frontier": records[-1]["true_frontier"] if records else seed_audit.get("successor_frontier"),
         "audit": {o: outcomes.count(o) for o in ("correct promotion", "false promotion", "false rejection", "correct rejection", "no successor")},
         "generations": records,
@@ -143,7 +153,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "![per-level accuracy](accuracy.png)",
         "",
         f"Ground-truth labels past the seed: {summary['labels_decided']} decided something, {summary['labels_measured']} only measured "
-        f"(the seed itself: {sum(v['decided'] for v in seed_labels.values())}). True frontier at the end: {summary['true_frontier']}. "
+        f"(the seed itself: {sum(v['decided'] for v in seed_labels.values())}); {summary['human_touches']} human touches "
+        f"({summary['touch_seconds']:.0f} s waiting). True frontier at the end: {summary['true_frontier']}. "
         f"Shadow audit: {', '.join(f'{n} {o}' for o, n in summary['audit'].items() if n) or 'nothing yet'}.",
         "",
         "| gen | frontier | true frontier | verdict | audit | p-value | labels decided | new labels | label acc | judge precision | judge recall | judge yield | seconds | reason |",

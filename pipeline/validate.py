@@ -87,6 +87,8 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("loop.max_generations", at_least(1)),
     ("loop.patience", at_least(1)),
     ("loop.stop_on_block", flag()), ("loop.stages", each((lambda v: isinstance(v, str), "a stage name"))),
+    ("loop.approve", each((lambda v: isinstance(v, str), "a stage name"), min_len=0)),
+    ("approve.policy", ((lambda v: v in ("accept", "reject")), "accept or reject")),
     ("model.hidden", at_least(1)), ("model.layers", at_least(1)), ("model.heads", at_least(1)),
     ("seed_model.levels", at_least(1)), ("seed_model.n_problems", at_least(1)), ("seed_model.max_steps", at_least(1)),
     ("seed_model.batch_size", at_least(1)), ("seed_model.lr", positive()), ("seed_model.warmup", at_least(0)),
@@ -158,4 +160,19 @@ def validate(cfg: DictConfig) -> None:
         plugins.check(cfg, plugins.allowed(cfg))
     except plugins.PluginError as err:
         raise ConfigError(f"config error: {err}") from None
+    _check_approve(cfg)
+
+
+def _check_approve(cfg: DictConfig) -> None:
+    """Every stage in `loop.approve` must run and have a veto: a refusal found only after hours of work
+    would end the run. Called after `plugins.check`, so only allowed targets are imported here."""
+    from hydra._internal.utils import _locate
+
+    stages = list(OmegaConf.select(cfg, "loop.stages", default=[]))
+    for name in OmegaConf.select(cfg, "loop.approve", default=[]):
+        if name not in stages:
+            raise ConfigError(f"config error: loop.approve names '{name}', which is not in loop.stages ({', '.join(stages)})")
+        target = OmegaConf.select(cfg, f"stage.{name}._target_", default=None)
+        if target is not None and not getattr(_locate(target), "vetoable", False):
+            raise ConfigError(f"config error: stage {name} has no veto; remove it from loop.approve")
 

@@ -128,7 +128,7 @@ def test_a_round_with_no_new_label_is_shown_as_empty(tmp_path, capsys):
     (gen,) = summary["generations"]
     assert gen["new_data"] == 0 and gen["empty_round"] and gen["status"] in ("promoted", "rejected")
     assert "0 new labels" in capsys.readouterr().out.split("gen 1 frontier")[1]
-    assert f"| 1 | {gen['frontier']} | {gen['status']} (empty round) |" in (tmp_path / "run" / "report.md").read_text()
+    assert f"| 1 | {gen['frontier']} | {gen['true_frontier']} | {gen['status']} (empty round) |" in (tmp_path / "run" / "report.md").read_text()
 
 
 @pytest.mark.slow

@@ -35,6 +35,9 @@ class EchoStage(Stage):
     ("loop.patience=0", "loop.patience=0 is not allowed; it must be an integer >= 1"),
     ("loop.max_generations=0", "loop.max_generations=0 is not allowed"),
     ("loop.stages=[]", "loop.stages=[] is not allowed; it must be a list of >= 1 values, each a stage name"),
+    ("loop.approve=[verify,polish]", "loop.approve names 'polish', which is not in loop.stages (weaknesses, propose,"),
+    ("loop.approve=[train]", "config error: stage train has no veto; remove it from loop.approve"),
+    ("approve.policy=maybe", "approve.policy='maybe' is not allowed; it must be accept or reject"),
     ("recipe.lr=0", "recipe.lr=0 is not allowed; it must be a finite number > 0"),
     ("recipe.new_share=1.5", "recipe.new_share=1.5 is not allowed; it must be a number in [0, 1]"),
     ("stage.verify.gate.alpha=1.0", "stage.verify.gate.alpha=1.0 is not allowed; it must be a number in (0, 1)"),
@@ -69,7 +72,8 @@ def test_cuda_is_refused_where_there_is_none(tmp_path):
 def test_the_default_config_and_the_presets_pass(tmp_path):
     validate(make_cfg(tmp_path, experiment=None))
     validate(make_cfg(tmp_path))
-    for variant in ("judge=majority", "judge=noisy_oracle", "executor=local", "stage/experiment=thorough", "stage/review=strict"):
+    for variant in ("judge=majority", "judge=noisy_oracle", "executor=local", "stage/experiment=thorough", "stage/review=strict",
+                    "loop.approve=[select,review,verify]"):
         validate(make_cfg(tmp_path, variant))
 
 

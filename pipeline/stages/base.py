@@ -10,6 +10,8 @@ from pipeline.context import Context
 class Stage(ABC):
     #: the folder name under gen_<k>/ and the name in `loop.stages`
     name: str
+    #: whether `veto` is implemented: only such a stage may be named in `loop.approve` (validate.py checks)
+    vetoable: bool = False
 
     @abstractmethod
     def run(self, ctx: Context) -> dict[str, Any]:
@@ -17,3 +19,11 @@ class Stage(ABC):
 
         The loop marks the stage done only after this returns, so outputs must be complete by then.
         """
+
+    def decision(self, ctx: Context, summary: dict[str, Any]) -> list[str]:
+        """What a human is asked to accept, in a few lines; by default the summary's key=value pairs."""
+        return [f"{k}={v}" for k, v in summary.items() if k != "seconds"]
+
+    def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
+        """Undo the decision in this stage's outputs after a human refused it; return the updated summary."""
+        raise NotImplementedError(f"stage {self.name} has no veto; remove it from loop.approve")

@@ -33,6 +33,7 @@ RULES = {
 
 class Review(Stage):
     name = "review"
+    vetoable = True
 
     def __init__(
         self,
@@ -81,6 +82,14 @@ class Review(Stage):
             summary.update(audited=audit["n"], label_error=audit["error_rate"], label_error_ci=audit["ci"])
         ctx.log({f"review/{k}": v for k, v in summary.items() if isinstance(v, (int, float))} | {"review/blocked": int(bool(reasons))})
         return {**summary, "blocked": "; ".join(reasons)} if reasons else summary
+
+    def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
+        """Block training on this round, as a failed audit would: the loop skips train and verify."""
+        path = ctx.out(self.name) / "review.json"
+        review = read_json(path)
+        reasons = [*review["reasons"], "vetoed by a human"]
+        write_json(path, {**review, "blocked": True, "reasons": reasons})
+        return {**summary, "blocked": "; ".join(reasons)}
 
     def audit(self, ctx: Context, prompts: list[str], answers: list[str], levels: list[int]) -> dict[str, Any]:
         """Check a seeded random sample of labels against the task's ground truth, as a human spot-check would

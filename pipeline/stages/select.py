@@ -24,6 +24,7 @@ def gain_per_pflop(row: dict[str, Any], gain: float) -> float:
 
 class Select(Stage):
     name = "select"
+    vetoable = True
     #: what `score` ranks by, in words (for the reason)
     criterion: str
 
@@ -79,6 +80,23 @@ class Select(Stage):
         write_json(ctx.out(self.name) / "selected.json", selected)
         ctx.log({"select/predicted_gain": gain, "select/changed": int(cid != CONTROL)})
         return {"selected": cid, "predicted_gain": round(gain, 4)}
+
+    def decision(self, ctx: Context, summary: dict[str, Any]) -> list[str]:
+        """The chosen recipe, why, and what it changes from the champion's."""
+        selected = ctx.read(self.name, "selected.json")
+        base = ctx.champion_recipe()
+        changes = ", ".join(f"{k} {base.get(k)} -> {v}" for k, v in selected["recipe"].items() if base.get(k) != v)
+        return [f"recipe '{selected['id']}' (predicted gain {selected['predicted_gain']:+.4f})",
+                f"why: {selected['reason']}", f"changes from the champion's recipe: {changes or 'none'}"]
+
+    def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
+        """Keep the champion's recipe: `ctx.recipe()` then hands it to curate and train."""
+        path = ctx.out(self.name) / "selected.json"
+        selected = read_json(path)
+        write_json(path, {**selected, "id": CONTROL, "recipe": ctx.champion_recipe(), "rationale": "the champion's recipe",
+                          "reason": f"'{selected['id']}' vetoed by a human: keeping the champion's recipe",
+                          "predicted_gain": 0.0, "gain_per_pflop": 0.0})
+        return {**summary, "selected": CONTROL, "predicted_gain": 0.0}
 
 
 class GainPerCompute(Select):

@@ -16,7 +16,7 @@ from pipeline.device import precision
 from pipeline.evaluate import bits
 from pipeline.gate import Gate, Verdict
 from pipeline.model import load
-from pipeline.rundir import write_json
+from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
 from pipeline.truth import DECIDE, MEASURE
 
@@ -28,6 +28,7 @@ def provenance(ctx: Context) -> dict[str, str]:
 
 class Verify(Stage):
     name = "verify"
+    vetoable = True
 
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
@@ -58,3 +59,16 @@ class Verify(Stage):
         ctx.log({"verify/promoted": int(verdict.promoted), "verify/frontier": verdict.successor_frontier}
                 | ({} if verdict.p_value is None else {"verify/p_value": verdict.p_value}))
         return {"promoted": verdict.promoted, "p_value": verdict.p_value, "successor_frontier": verdict.successor_frontier}
+
+    def decision(self, ctx: Context, summary: dict[str, Any]) -> list[str]:
+        """The gate's verdict and its reason."""
+        verdict = ctx.read(self.name, "verdict.json")
+        return [f"{'promote' if verdict['promoted'] else 'reject'} the successor: {verdict['reason']}",
+                f"p={verdict['p_value']}, frontier {verdict['champion_frontier']} -> {verdict['successor_frontier']}"]
+
+    def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
+        """Reject the successor whatever the gate said: the champion stays."""
+        path = ctx.out(self.name) / "verdict.json"
+        verdict = read_json(path)
+        write_json(path, {**verdict, "promoted": False, "reason": f"promotion vetoed by a human (the gate: {verdict['reason']})"})
+        return {**summary, "promoted": False}
