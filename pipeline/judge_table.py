@@ -34,7 +34,6 @@ from pipeline.splits import Splits
 from pipeline.truth import MEASURE, Truth
 from tasks import Problem
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "judge"
 
 
 def score(kept: list[bool], correct: list[bool]) -> dict[str, Any]:
@@ -52,9 +51,7 @@ def subset(kept: list[bool], correct: list[bool], where: list[bool]) -> dict[str
 
 def judge_config(spec: str) -> Any:
     """`committee` or a variant of it, `committee:min_agreement=0.8,members=6`: conf/judge/<name>.yaml with those keys set."""
-    name, _, sets = spec.partition(":")
-    cfg = OmegaConf.load(CONF / f"{name}.yaml")
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(sets.split(","))) if sets else cfg
+    return plugins.option("judge", spec)
 
 
 def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ function of another module and is refused).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from hydra.utils import instantiate as hydra_instantiate
@@ -69,3 +70,11 @@ def instantiate(node: Any, packages: Iterable[str], **kwargs: Any) -> Any:
     """`hydra.utils.instantiate`, after `check` passes for every target in `node` (nested ones too)."""
     check(node, packages)
     return hydra_instantiate(node, **kwargs)
+
+
+def option(group: str, spec: str) -> Any:
+    """A config group's option by name, or a variant of it with keys set: `committee`,
+    `committee:min_agreement=0.8,members=6` -> conf/<group>/committee.yaml with those keys set."""
+    name, _, sets = spec.partition(":")
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / group / f"{name}.yaml")
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(sets.split(","))) if sets else cfg

@@ -161,6 +161,7 @@ def validate(cfg: DictConfig) -> None:
     except plugins.PluginError as err:
         raise ConfigError(f"config error: {err}") from None
     _check_approve(cfg)
+    _check_humans(cfg)
 
 
 def _check_approve(cfg: DictConfig) -> None:
@@ -176,3 +177,24 @@ def _check_approve(cfg: DictConfig) -> None:
         if target is not None and not getattr(_locate(target), "vetoable", False):
             raise ConfigError(f"config error: stage {name} has no veto; remove it from loop.approve")
 
+
+def _check_humans(cfg: DictConfig) -> None:
+    """A stage configured to read true answers where `humans` forbids it would fail mid-run (TruthForbidden):
+    refused here, before any work. Called after `plugins.check`, so only allowed targets are imported."""
+    from hydra._internal.utils import _locate
+
+    readers = OmegaConf.select(cfg, "humans.readers", default=None)
+    if readers is None:
+        return
+    scorer, judge = OmegaConf.select(cfg, "scorer._target_", default=None), OmegaConf.select(cfg, "judge._target_", default=None)
+    why = {
+        "weaknesses": scorer is not None and _locate(scorer).needs_answers,
+        "experiment": (scorer is not None and _locate(scorer).needs_answers) or (judge is not None and _locate(judge).reads_ground_truth),
+        "verify": scorer is not None and _locate(scorer).needs_answers,
+        "curate": (judge is not None and _locate(judge).reads_ground_truth) or bool(OmegaConf.select(cfg, "stage.curate.calibrate", default=False)),
+        "review": OmegaConf.select(cfg, "stage.review.sample_size", default=0) > 0,
+    }
+    bad = [s for s in OmegaConf.select(cfg, "loop.stages", default=[]) if why.get(s) and s not in readers]
+    if bad:
+        raise ConfigError(f"config error: humans={cfg.humans.mode} lets no stage but {list(readers)} read ground truth, but {', '.join(bad)} would "
+                          f"(a truth scorer, a judge that reads truth, calibration or a review audit); use their label-free variants")

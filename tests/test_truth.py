@@ -122,3 +122,15 @@ def test_the_default_ledger_counts_exactly_the_labels_each_stage_reads(tmp_path)
     }
     assert rec["human_labels"] == expected
     assert rec["labels_decided"] == len(ladder["dev"]) + pilot_items + min(cfg.stage.review.sample_size, kept) + len(ladder["test"])
+
+
+def test_spot_checks_only_let_the_review_audit_decide(tmp_path):
+    """humans=spot_check: past the seed, the review's sample is the only human label that decides anything."""
+    cfg = make_cfg(tmp_path, "humans=spot_check", *POISONED, "judge=length", "loop.max_generations=1", "stage.review.max_label_error=1.0",
+                   "loop.stages=[weaknesses,curate,review,train,verify]")
+    run = tmp_path / "run"
+    (rec,) = run_loop(cfg, run)["generations"]
+    kept = read_json(run / "gen_1" / "curate" / "curation.json")["kept"]
+    assert {s: v["decided"] for s, v in rec["human_labels"].items() if v["decided"]} == {"review": min(cfg.stage.review.sample_size, kept)}
+    assert rec["labels_decided"] == min(cfg.stage.review.sample_size, kept) > 0
+    assert rec["human_labels"]["curate"]["measured"] == 0 and rec["judge_precision"] is not None  # measured by the audit instead

@@ -129,3 +129,14 @@ def test_a_run_folder_that_cannot_be_created_is_one_line_too(tmp_path):
         _mutable(runs)
     assert proc.returncode == 2 and proc.stderr.strip().startswith(f"error: cannot create the run folder {runs / 'run'}: ")
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("override, stages", [("judge=oracle", "experiment, curate"), ("scorer=truth", "weaknesses, experiment, verify"),
+                                              ("stage/review=audit", "review")])
+def test_a_stage_that_would_read_truth_under_humans_none_is_refused_before_any_work(tmp_path, override, stages):
+    cfg = make_cfg(tmp_path, "humans=none", override)
+    with pytest.raises(ConfigError, match=f"humans=none lets no stage but \\[\\] read ground truth, but {stages} would"):
+        run_loop(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    validate(make_cfg(tmp_path, "humans=none"))  # the mode's own label-free choices pass
+    validate(make_cfg(tmp_path, "humans=spot_check"))  # the review's audit is the one reader it allows
