@@ -32,6 +32,7 @@ from pipeline.model import build_model, build_tokenizer, n_params
 from pipeline.rundir import RunDir, read_json
 from pipeline.sampling import generate
 from pipeline.training import Encoded, encode, padding_mask, train
+from pipeline.truth import DECIDE, Truth
 from tasks.addition import ReversedAddition
 
 YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "yardstick.py"
@@ -116,7 +117,7 @@ def main() -> None:
     task = ReversedAddition()
     tok = build_tokenizer(task.alphabet)
     problems = task.sample_upto(args.level, 20000, random.Random(0))
-    data = encode(tok, [p.prompt for p in problems], [p.answer for p in problems])
+    data = encode(tok, [p.prompt for p in problems], Truth(task).answers(problems, DECIDE))  # training data outside any run, as the seed's
     model = build_model(tok, args.hidden, args.layers, args.heads, seed=0).to(dev)
     print(f"device: {dev}  threads: {torch.get_num_threads()}  params: {n_params(model):,}")
     train(model, [(data, 1.0)], steps=5, batch_size=args.batch_size, lr=1e-3, warmup=1)  # warm-up
