@@ -5,6 +5,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from pipeline.context import Context
+from pipeline.validate import ConfigError
 
 
 class Stage(ABC):
@@ -25,5 +26,7 @@ class Stage(ABC):
         return [f"{k}={v}" for k, v in summary.items() if k != "seconds"]
 
     def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
-        """Undo the decision in this stage's outputs after a human refused it; return the updated summary."""
-        raise NotImplementedError(f"stage {self.name} has no veto; remove it from loop.approve")
+        """Undo the decision in this stage's outputs after a human refused it; return the updated summary.
+        A stage without one (`vetoable` False) cannot be approved: validate refuses that config before any
+        work, and this refuses it for a caller that skipped validation."""
+        raise ConfigError(f"stage {self.name} has no veto; remove it from loop.approve")
