@@ -2,6 +2,7 @@
 
     python -m pipeline.judge_table runs/default/<timestamp> [--gens 1 3] [--judges consistency majority committee learned]
     python -m pipeline.judge_table runs/default/<timestamp> --judges committee committee:min_agreement=0.8   # a variant: keys set on conf/judge/<name>.yaml
+    python -m pipeline.judge_table runs/default/<timestamp> --labelers greedy equivalents   # every judge behind each labeler
 
 For each chosen generation of a finished run, every judge decides on the candidates that generation's
 champion labelled (`gen_<k>/curate/judged`), given the champion and the earlier data the run had then.
@@ -15,6 +16,7 @@ The true answers are read here only to measure the judges, never to decide anyth
 from __future__ import annotations
 
 import argparse
+from functools import partial
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +31,7 @@ from pipeline.data import load_rows
 from pipeline.judges import JudgeInput
 from pipeline.logger import NoLogger
 from pipeline.model import load
+from pipeline.sampling import greedy
 from pipeline.rundir import RunDir, read_json, write_json
 from pipeline.splits import Splits
 from pipeline.truth import MEASURE, Truth
@@ -54,7 +57,7 @@ def judge_config(spec: str) -> Any:
     return plugins.option("judge", spec)
 
 
-def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any]]:
+def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) -> list[dict[str, Any]]:
     cfg = OmegaConf.load(run / "run_config.yaml")
     logger = NoLogger()
     logger.start(Path(tempfile.mkdtemp()), "judge_table", {})
@@ -75,18 +78,21 @@ def compare(run: Path, gens: list[int], judges: list[str]) -> list[dict[str, Any
         top = [lv == level for lv in judged["level"]]  # the round's level past the frontier: what the successor learns anew
         hard = [ctx.task.stratum(p) == f"{level}x{level}" for p in prompts]
         earlier = ctx.pool()
-        for name in judges:
-            judge = plugins.instantiate(judge_config(name), plugins.PROJECT)
-            inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
-            if judge.reads_ground_truth:
-                inp.truth = ctx.truth.answers(problems, MEASURE)  # only to measure the upper bound on this table
-            start = time.time()
-            kept = judge.keep(inp)
-            seconds = time.time() - start
-            rows.append({"gen": gen, "level": level, "judge": name, "label_accuracy": round(sum(correct) / len(correct), 4),
-                         **score(kept, correct), "top": subset(kept, correct, top), "hard": subset(kept, correct, hard),
-                         "seconds": round(seconds, 1)})
-            print(line(rows[-1]), flush=True)
+        for labeler_name in labelers:
+            labeler = plugins.instantiate(plugins.option("labeler", labeler_name), plugins.PROJECT)
+            for name in judges:
+                judge = plugins.instantiate(judge_config(name), plugins.PROJECT)
+                inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
+                if judge.reads_ground_truth:
+                    inp.truth = ctx.truth.answers(problems, MEASURE)  # only to measure the upper bound on this table
+                start = time.time()
+                new, kept = labeler.label(judge, inp, partial(greedy, model, tok))
+                seconds = time.time() - start
+                right = correct if new == labels else ctx.truth.correct(problems, new, MEASURE)
+                rows.append({"gen": gen, "level": level, "labeler": labeler_name, "judge": name, "label_accuracy": round(sum(right) / len(right), 4),
+                             **score(kept, right), "top": subset(kept, right, top), "hard": subset(kept, right, hard),
+                             "seconds": round(seconds, 1)})
+                print(line(rows[-1]), flush=True)
     return rows
 
 
@@ -96,12 +102,12 @@ def fmt(x: Any) -> str:
 
 def line(r: dict[str, Any]) -> str:
     t, h = r["top"], r["hard"]
-    return (f"| {r['gen']} | {r['level']} | {r['judge']} | {fmt(r['label_accuracy'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['yield'])} "
+    return (f"| {r['gen']} | {r['level']} | {r['labeler']} | {r['judge']} | {fmt(r['label_accuracy'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['yield'])} "
             f"| {r['kept']} | {fmt(t['precision'])} | {t['kept']}/{t['candidates']} | {fmt(h['precision'])} | {fmt(h['yield'])} | {h['kept']}/{h['candidates']} | {r['seconds']} |")
 
 
-HEADER = ("| gen | level | judge | label accuracy | precision | recall | yield | kept | precision, level | kept, level | precision, two long operands "
-          "| yield, two long operands | kept, two long operands | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| gen | level | labeler | judge | label accuracy | precision | recall | yield | kept | precision, level | kept, level | precision, two long operands "
+          "| yield, two long operands | kept, two long operands | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> None:
@@ -109,10 +115,11 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--gens", type=int, nargs="+", help="generations to compare (default: every one with a judged round)")
     parser.add_argument("--judges", nargs="+", default=["consistency", "majority", "committee", "learned"])
+    parser.add_argument("--labelers", nargs="+", default=["greedy"], help="conf/labeler/ names: how the champion's answers become labels")
     args = parser.parse_args()
     gens = args.gens or sorted(int(p.parent.parent.name.split("_")[1]) for p in args.run.glob("gen_*/curate/judged") if p.parent.parent.name != "gen_0")
     print(HEADER)
-    rows = compare(args.run, gens, args.judges)
+    rows = compare(args.run, gens, args.judges, args.labelers)
     write_json(args.run / "judge_table.json", rows)
     (args.run / "judge_table.md").write_text(HEADER + "\n" + "\n".join(map(line, rows)) + "\n")
 

@@ -16,6 +16,7 @@ from pipeline.executors import Inline, Local
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json, write_json
 from pipeline.judges import ConsistencyJudge
+from pipeline.labelers import Greedy
 from pipeline.stages.experiment import Experiment, pilot_sources
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
@@ -49,7 +50,7 @@ def make_ctx(root: Path, adder: Path, built: list[dict] | None = None, frontier:
 
 
 def run_experiment(ctx: Context, executor, min_confidence: float = 0.9) -> dict:
-    stage = Experiment(executor, ConsistencyJudge(min_confidence=min_confidence), round_size=64, seeds=SEEDS, steps=4, batch_scale=0.5,
+    stage = Experiment(executor, ConsistencyJudge(min_confidence=min_confidence), Greedy(), round_size=64, seeds=SEEDS, steps=4, batch_scale=0.5,
                        items_per_level=10, checkpoints=2, max_rows=256)
     return stage.run(ctx)
 

@@ -53,7 +53,7 @@ def test_judge_scores_count_right_kept_labels():
 
 def test_the_judge_table_replays_a_runs_round(gpu_run):
     summary, run = gpu_run
-    rows = compare(run, [1], ["consistency", "none"])
+    rows = compare(run, [1], ["consistency", "none"], ["greedy"])
     judged = json.loads((run / "gen_1" / "curate" / "curation.json").read_text())
     by = {r["judge"]: r for r in rows}
     assert by["none"]["kept"] == by["none"]["candidates"] == judged["candidates"]  # the same candidates the run judged

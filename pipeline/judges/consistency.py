@@ -18,14 +18,14 @@ from pipeline.sampling import confidence, greedy
 class ConsistencyJudge(Judge):
     threshold_field = "min_confidence"
 
-    def __init__(self, min_confidence: float = 0.99, require_format: bool = True) -> None:
+    def __init__(self, min_confidence: float = 0.99, require_format: bool = True, equivalents: bool = True) -> None:
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must lie in [0, 1], got {min_confidence}")
-        self.min_confidence, self.require_format = min_confidence, require_format
+        self.min_confidence, self.require_format, self.equivalents = min_confidence, require_format, equivalents
 
     def keep(self, inp: JudgeInput) -> list[bool]:
         keep = [not self.require_format or inp.task.well_formed(p, a) for p, a in zip(inp.prompts, inp.labels)]
-        forms = [[p, *inp.task.equivalents(p)] for p in inp.prompts]
+        forms = [[p, *(inp.task.equivalents(p) if self.equivalents else [])] for p in inp.prompts]
         for j in range(max(map(len, forms), default=0)):  # form 0 first: later forms only for survivors
             todo = [i for i, f in enumerate(forms) if keep[i] and j < len(f)]
             prompts, labels = [forms[i][j] for i in todo], [inp.labels[i] for i in todo]

@@ -12,6 +12,7 @@ from typing import Any
 from pipeline.context import Context
 from pipeline.judges import Judge, JudgeInput
 from pipeline.judges.base import label_quality
+from pipeline.labelers import Labeler
 from pipeline.model import load
 from pipeline.data import save_rows
 from pipeline.rundir import write_json
@@ -40,15 +41,18 @@ def judge_input(ctx: Context, prompts: list[str], labels: list[str], model: Any,
     return JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed, earlier=ctx.pool(), workdir=ctx.run.root / "judge")
 
 
-def self_label(ctx: Context, judge: Judge, model: Any, tok: Any, problems: list[Problem], temperature: float, seed: int) -> tuple[list[str], list[bool]]:
-    """The champion's labels for `problems` (greedy, or sampled at `temperature`) and the judge's keep
-    decisions; only a judge that declares it reads ground truth is handed the true answers."""
+def self_label(ctx: Context, judge: Judge, labeler: Labeler, model: Any, tok: Any, problems: list[Problem], temperature: float,
+               seed: int) -> tuple[list[str], list[bool]]:
+    """The labels `labeler` makes from the champion's answers (greedy, or sampled at `temperature`) and the
+    judge's keep decisions; only a judge that declares it reads ground truth is handed the true answers."""
+    def ask(prompts: list[str]) -> list[str]:
+        return [a[0] for a in generate(model, tok, prompts, temperature=temperature, seed=seed)]
+
     prompts = [p.prompt for p in problems]
-    labels = [a[0] for a in generate(model, tok, prompts, temperature=temperature, seed=seed)]
-    inp = judge_input(ctx, prompts, labels, model, tok, seed)
+    inp = judge_input(ctx, prompts, ask(prompts), model, tok, seed)
     if judge.reads_ground_truth:  # an upper bound, not autonomy: the labels it reads decide what is kept
         inp.truth = ctx.truth.answers(problems, DECIDE)
-    return labels, judge.keep(inp)
+    return labeler.label(judge, inp, ask)
 
 
 class Curate(Stage):
@@ -65,12 +69,12 @@ class Curate(Stage):
     name = "curate"
 
     def __init__(
-        self, judge: Judge, n_problems: int = 4096, levels_ahead: tuple[int, ...] = (1,), calibrate: bool = False,
+        self, judge: Judge, labeler: Labeler, n_problems: int = 4096, levels_ahead: tuple[int, ...] = (1,), calibrate: bool = False,
         thresholds: tuple[float, ...] = (0.99,), target_precision: float = 0.98,
     ) -> None:
         if calibrate and not thresholds:
             raise ValueError("calibrate needs at least one threshold to choose from")
-        self.judge, self.n_problems, self.levels_ahead = judge, n_problems, tuple(levels_ahead)
+        self.judge, self.labeler, self.n_problems, self.levels_ahead = judge, labeler, n_problems, tuple(levels_ahead)
         self.calibrate, self.thresholds, self.target_precision = calibrate, sorted(thresholds, reverse=True), target_precision
 
     def run(self, ctx: Context) -> dict[str, Any]:
@@ -85,7 +89,7 @@ class Curate(Stage):
         else:
             judge, calibration = self._calibrated(ctx, levels, model, tok, seed)
         problems = fresh_problems(ctx, levels, self.n_problems, f"curate-{ctx.cfg.seed}-{ctx.gen}")
-        labels, kept = self_label(ctx, judge, model, tok, problems, recipe.get("temperature", 0.0), seed)
+        labels, kept = self_label(ctx, judge, self.labeler, model, tok, problems, recipe.get("temperature", 0.0), seed)
         test = [p.prompt for p in ctx.ladder("test")]
         leaked = contamination([p.prompt for p, k in zip(problems, kept) if k], test)
         if leaked:

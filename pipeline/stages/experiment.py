@@ -22,6 +22,7 @@ from pipeline.context import Context
 from pipeline.data import save_rows
 from pipeline.executors import Executor
 from pipeline.judges import Judge
+from pipeline.labelers import Labeler
 from pipeline.model import load
 from pipeline.pilot import PilotSpec, Source, run_pilot
 from pipeline.rundir import read_json, write_json
@@ -48,6 +49,7 @@ class Experiment(Stage):
         self,
         executor: Executor,
         judge: Judge,
+        labeler: Labeler,
         round_size: int = 1024,
         round_levels: tuple[int, ...] = (1,),
         seeds: tuple[int, ...] = (0, 1),
@@ -60,7 +62,7 @@ class Experiment(Stage):
     ) -> None:
         if len(seeds) < 2:
             raise ValueError("pilots need >= 2 seeds, or interpret cannot tell a gain from seed noise")
-        self.executor, self.judge, self.round_size, self.round_levels = executor, judge, round_size, tuple(round_levels)
+        self.executor, self.judge, self.labeler, self.round_size, self.round_levels = executor, judge, labeler, round_size, tuple(round_levels)
         self.seeds, self.steps, self.batch_scale = tuple(seeds), steps, batch_scale
         self.levels_ahead, self.items_per_level = tuple(levels_ahead), items_per_level
         self.checkpoints, self.max_rows = checkpoints, max_rows
@@ -103,7 +105,7 @@ class Experiment(Stage):
             if key in rounds:
                 continue
             judge = self.judge.with_threshold(recipe.get("judge_threshold"))
-            labels, kept = self_label(ctx, judge, model, tok, problems, recipe.get("temperature", 0.0), ctx.cfg.seed * 1000 + ctx.gen)
+            labels, kept = self_label(ctx, judge, self.labeler, model, tok, problems, recipe.get("temperature", 0.0), ctx.cfg.seed * 1000 + ctx.gen)
             path = ctx.out(self.name) / "rounds" / str(len(rounds))
             save_rows({"prompt": [p.prompt for p, k in zip(problems, kept) if k], "answer": [a for a, k in zip(labels, kept) if k]}, path)
             rounds[key] = {"path": str(path), "temperature": recipe.get("temperature", 0.0), "judge_threshold": recipe.get("judge_threshold"),

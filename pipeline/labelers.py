@@ -1,0 +1,56 @@
+"""Labelers: how the champion's answers become the labels a judge keeps or drops. No ground truth.
+
+`greedy` labels each problem with the champion's answer to it, as Lee et al. do. `equivalents` also
+asks the champion every equivalent form of the problem (for addition, b + a for a + b) and labels the
+problem with the answer the judge keeps on any form, when the kept forms agree. Why: a NoPE model
+that has just learnt a level often solves it in one operand order only. Measured on two champions
+of the weak seeds (runs of issue 11): 1..4-digit + 6-digit answered 1.00 right, 6-digit + 1..4-digit 0.00;
+at level 7 another seed's champion answered k + 7 0.82-0.95 right and 7 + k 0.00-0.10. A judge
+that asks each problem as given keeps the order the champion already solves and starves the other; the
+same answers, read through the symmetry, label it.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import replace
+
+from pipeline.judges import Judge, JudgeInput
+
+#: the champion answering prompts (greedy or at the recipe's temperature)
+Ask = Callable[[list[str]], list[str]]
+
+
+class Labeler(ABC):
+    @abstractmethod
+    def label(self, judge: Judge, inp: JudgeInput, ask: Ask) -> tuple[list[str], list[bool]]:
+        """Each problem's label and whether the judge keeps it; `inp.labels` are the champion's
+        answers to `inp.prompts`, `ask` gets its answers to other prompts."""
+
+
+class Greedy(Labeler):
+    """The champion's answer to the problem as posed."""
+
+    def label(self, judge: Judge, inp: JudgeInput, ask: Ask) -> tuple[list[str], list[bool]]:
+        return list(inp.labels), judge.keep(inp)
+
+
+class Equivalents(Labeler):
+    """The answer the judge keeps on any equivalent form of the problem; dropped when kept forms disagree."""
+
+    def label(self, judge: Judge, inp: JudgeInput, ask: Ask) -> tuple[list[str], list[bool]]:
+        labels, kept = list(inp.labels), judge.keep(inp)
+        clash = [False] * len(labels)
+        forms = [inp.task.equivalents(p) for p in inp.prompts]
+        for j in range(max(map(len, forms), default=0)):
+            todo = [i for i, f in enumerate(forms) if j < len(f)]
+            prompts = [forms[i][j] for i in todo]
+            answers = ask(prompts)
+            # an equivalent form has the problem's answer, so a judge that reads the truth reads the same one
+            truth = [inp.truth[i] for i in todo] if inp.truth is not None else None
+            for i, answer, ok in zip(todo, answers, judge.keep(replace(inp, prompts=prompts, labels=answers, truth=truth))):
+                if ok and kept[i]:
+                    clash[i] |= answer != labels[i]
+                elif ok:
+                    labels[i], kept[i] = answer, True
+        return labels, [k and not c for k, c in zip(kept, clash)]
