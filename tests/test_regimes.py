@@ -1,7 +1,10 @@
 """The regimes' parts: a verify stage that always promotes, replace vs accumulate, the presets, the report over seeds."""
 from __future__ import annotations
 
+import pytest
 import torch
+from hydra.utils import get_class
+from omegaconf import OmegaConf
 
 from pipeline.context import Context
 from pipeline.data import save_rows
@@ -9,9 +12,14 @@ from pipeline.gate import Gate
 from pipeline.logger import NoLogger
 from pipeline.loop import run_loop
 from pipeline.rundir import LEDGER, RunDir, read_json, write_json
-from pipeline.stages.verify import AlwaysPromote
+from pipeline.stages.verify import AlwaysPromote, Verify
+from pipeline.validate import validate
 from tests.conftest import make_cfg
 from tests.test_gate import CHAMPION, correct_up_to, ladder
+
+PRESETS = ("improve", "upper_bound", "plateau", "collapse", "no_humans")
+#: what `make regimes` adds to every preset (the four-stage loop, fewer generations)
+SWEEP = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=6")
 
 
 def test_always_promote_promotes_a_worse_successor_and_keeps_what_the_gate_measured():
@@ -65,3 +73,24 @@ def test_a_run_that_always_promotes_on_replaced_data_records_every_verdict_in_th
     # generation 2 trained on generation 1's round and its own, the seed's data replaced
     earlier = read_json(run / "gen_2" / "train" / "train.json")["train_examples"]["earlier"]
     assert earlier == read_json(run / "gen_1" / "curate" / "curation.json")["kept"] != read_json(run / "gen_1" / "train" / "train.json")["train_examples"]["earlier"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_regime_preset_composes_and_validates_alone_and_as_make_regimes_runs_it(tmp_path, preset):
+    cfg = make_cfg(tmp_path, f"experiment={preset}", experiment=None)
+    validate(cfg)
+    validate(make_cfg(tmp_path, f"experiment={preset}", *SWEEP, experiment=None))
+    assert cfg.name == preset  # runs are grouped by name, and make regimes names their folders by it
+
+
+def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
+    default = OmegaConf.to_container(make_cfg(tmp_path, experiment=None), resolve=True)
+    cfgs = {p: make_cfg(tmp_path, f"experiment={p}", experiment=None) for p in PRESETS}
+    assert {**OmegaConf.to_container(cfgs["improve"], resolve=True), "name": default["name"]} == default  # today's default
+    judge = {p: get_class(c.judge._target_) for p, c in cfgs.items()}
+    verify = {p: get_class(c.stage.verify._target_) for p, c in cfgs.items()}
+    assert judge["upper_bound"].reads_ground_truth and not judge["plateau"].reads_ground_truth and not judge["collapse"].reads_ground_truth
+    assert verify["plateau"] is Verify and verify["collapse"] is AlwaysPromote  # the plateau's gate is on, the collapse has none
+    assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_.endswith("Accumulate")
+    assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
+    assert cfgs["no_humans"].humans.mode == "none" and cfgs["no_humans"].judge._target_ == cfgs["improve"].judge._target_
