@@ -1,6 +1,10 @@
 """The regimes' parts: a verify stage that always promotes, replace vs accumulate, the presets, the report over seeds."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from hydra.utils import get_class
@@ -11,12 +15,14 @@ from pipeline.data import save_rows
 from pipeline.gate import Gate
 from pipeline.logger import NoLogger
 from pipeline.loop import run_loop
+from pipeline.regimes import bootstrap, regime_row, report, series
 from pipeline.rundir import LEDGER, RunDir, read_json, write_json
 from pipeline.stages.verify import AlwaysPromote, Verify
 from pipeline.validate import validate
 from tests.conftest import make_cfg
 from tests.test_gate import CHAMPION, correct_up_to, ladder
 
+ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("improve", "upper_bound", "plateau", "collapse", "no_humans")
 #: what `make regimes` adds to every preset (the four-stage loop, fewer generations)
 SWEEP = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=6")
@@ -70,6 +76,7 @@ def test_a_run_that_always_promotes_on_replaced_data_records_every_verdict_in_th
         ledger = read_json(run / f"gen_{g}" / "verify" / LEDGER)
         assert sum(ledger["measured"].values()) > 0 and not ledger["decided"]  # the test ladder decided nothing
     assert [g["promoted"] for g in summary["generations"]] == [True, True] and all(g["per_level_accuracy"] for g in summary["generations"])
+    assert summary["seed_true_frontier"] == read_json(run / "gen_0" / "audit" / "audit.json")["successor_frontier"]  # what regimes.py plots at gen 0
     # generation 2 trained on generation 1's round and its own, the seed's data replaced
     earlier = read_json(run / "gen_2" / "train" / "train.json")["train_examples"]["earlier"]
     assert earlier == read_json(run / "gen_1" / "curate" / "curation.json")["kept"] != read_json(run / "gen_1" / "train" / "train.json")["train_examples"]["earlier"]
@@ -94,3 +101,77 @@ def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
     assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_.endswith("Accumulate")
     assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
     assert cfgs["no_humans"].humans.mode == "none" and cfgs["no_humans"].judge._target_ == cfgs["improve"].judge._target_
+
+
+def fake_run(folder, name: str, seed: int, gens: list[tuple[bool, int, dict[int, float]]], seed_acc: dict[int, float],
+             finished: bool = True, true_frontiers: list[int] | None = None) -> None:
+    """A run folder as the loop leaves it: run_config.yaml and a summary.json with one record per generation
+    (promoted, the loop's frontier, the successor's true accuracy per level)."""
+    folder.mkdir(parents=True)
+    (folder / "run_config.yaml").write_text(OmegaConf.to_yaml({"name": name, "seed": seed}))
+    records = [{"generation": i + 1, "promoted": promoted, "frontier": front, "per_level_accuracy": acc,
+                "true_frontier": None if true_frontiers is None else true_frontiers[i]} for i, (promoted, front, acc) in enumerate(gens)]
+    write_json(folder / "summary.json", {"seed_frontier": 5, "seed_true_frontier": 5, "seed_levels": 5, "seed_per_level_accuracy": seed_acc,
+                                         "stop_reason": "max_generations reached" if finished else None, "generations": records})
+
+
+SEED_ACC = {5: 1.0, 6: 0.5}
+
+
+def collapsing(folder, seed: int) -> None:
+    """Always promoted, level 5 falls a little more on every seed."""
+    fake_run(folder, "collapse", seed, [(True, 5, {5: 0.8 - 0.05 * seed, 6: 0.3}), (True, 4, {5: 0.5 - 0.1 * seed, 6: 0.1})], SEED_ACC)
+
+
+def test_the_table_reports_a_falling_mastered_level_and_a_rising_frontier_with_intervals_that_hold_the_mean(tmp_path):
+    for seed in range(3):
+        collapsing(tmp_path / f"collapse-seed{seed}", seed)
+        fake_run(tmp_path / f"improve-seed{seed}", "improve", seed,
+                 [(True, 6, {5: 1.0, 6: 0.95}), (True, 6 + seed % 2, {5: 1.0, 6: 0.97, 7: 0.9 if seed % 2 else 0.5})], SEED_ACC)
+    groups = report(tmp_path)
+    assert list(groups) == ["improve", "collapse"] and (tmp_path / "regimes.png").stat().st_size > 0
+    improve, collapse = regime_row(groups["improve"]), regime_row(groups["collapse"])
+    mean, low, high = improve["final_frontier"]
+    assert mean == pytest.approx((6 + 7 + 6) / 3) and 6 <= low <= mean <= high <= 7 and low < high
+    assert improve["promotions"] == [2, 2, 2] and improve["mastered_trend"] == "holds" and improve["fell"] == 0
+    assert collapse["mastered_trend"] == "falls" and collapse["fell"] == 3 and collapse["mastered_change"][2] < 0
+    assert collapse["mastered_end"] == pytest.approx((0.5 + 0.4 + 0.3) / 3) and collapse["mastered_seed"] == 1.0
+    text = (tmp_path / "regimes.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| collapse |"))
+    assert "falls" in row and "3/3 |" in row and "0, 1, 2 (3/3)" in row
+    assert "N seeds per regime: improve 3, collapse 3" in text and "bootstrap" in text
+
+
+def test_a_rejected_successor_leaves_the_champions_accuracy_and_the_audits_frontier_is_preferred(tmp_path):
+    # the label-free gate thought the frontier 8; the shadow audit found 5; the rejected successor had forgotten level 5
+    fake_run(tmp_path / "a", "plateau", 0, [(True, 8, {5: 1.0, 6: 0.6}), (False, 8, {5: 0.0, 6: 0.0})], SEED_ACC, true_frontiers=[5, 5])
+    (run,) = report(tmp_path)["plateau"]
+    assert run.frontier == [5, 5, 5] and run.mastered == [1.0, 1.0, 1.0] and run.past == [0.5, 0.6, 0.6] and run.promotions == 1
+
+
+def test_a_partly_finished_sweep_is_reported_as_far_as_it_got(tmp_path):
+    fake_run(tmp_path / "short", "improve", 0, [(False, 5, {5: 1.0})], SEED_ACC)  # stopped early (patience): its champion stays
+    fake_run(tmp_path / "long", "improve", 1, [(True, 6, {5: 1.0, 6: 0.9})] * 3, SEED_ACC)
+    fake_run(tmp_path / "running", "improve", 2, [(True, 6, {5: 1.0, 6: 0.9})], SEED_ACC, finished=False)
+    (tmp_path / "waiting").mkdir()
+    (tmp_path / "waiting" / "run_config.yaml").write_text(OmegaConf.to_yaml({"name": "improve", "seed": 3}))
+    groups = report(tmp_path)
+    lengths = {r.folder.name: len(s) for r, s in zip(groups["improve"], series(groups["improve"], "frontier", 5))}
+    assert lengths == {"short": 5, "long": 5, "running": 2}
+    text = (tmp_path / "regimes.md").read_text()
+    assert "Not finished: running; no generation yet: waiting" in text and "| 0, 1, 2 (2/3) |" in text
+
+
+def test_the_bootstrap_interval_of_equal_values_is_that_value_and_widens_with_spread():
+    assert bootstrap([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7, 0.7))
+    mean, low, high = bootstrap([0.0, 0.5, 1.0])
+    assert mean == pytest.approx(0.5) and 0.0 <= low < mean < high <= 1.0
+
+
+def test_the_command_line_rebuilds_the_report_and_refuses_an_empty_folder(tmp_path):
+    collapsing(tmp_path / "sweep" / "collapse-seed0", 0)
+    ok = subprocess.run([sys.executable, "-m", "pipeline.regimes", str(tmp_path / "sweep")], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0 and (tmp_path / "sweep" / "regimes.md").is_file() and "| collapse |" in ok.stdout
+    (tmp_path / "empty").mkdir()
+    empty = subprocess.run([sys.executable, "-m", "pipeline.regimes", str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True)
+    assert empty.returncode == 2 and empty.stderr.startswith("error: no run with a summary.json")
