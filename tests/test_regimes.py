@@ -1,6 +1,8 @@
 """The regimes' parts: a verify stage that always promotes, replace vs accumulate, the presets, the report over seeds."""
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +177,46 @@ def test_the_command_line_rebuilds_the_report_and_refuses_an_empty_folder(tmp_pa
     (tmp_path / "empty").mkdir()
     empty = subprocess.run([sys.executable, "-m", "pipeline.regimes", str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True)
     assert empty.returncode == 2 and empty.stderr.startswith("error: no run with a summary.json")
+
+
+#: the tiny preset's sizes as overrides (a regime preset is the sweep's experiment), a cache of the test's own
+TINY = ("logger=none", "seed_model.levels=2", "seed_model.n_problems=500", "seed_model.max_steps=30", "seed_model.batch_size=32",
+        "seed_model.check_items=10", "recipe.steps=10", "recipe.batch_size=32", "recipe.warmup=2", "eval.max_level=5", "eval.items_per_level=20",
+        "stage.curate.n_problems=200", "stage.verify.gate.min_items=5", "loop.max_generations=2", "'loop.stages=[weaknesses,curate,train,verify]'")
+
+
+def _make_regimes(sweep: Path, *variables: str) -> subprocess.CompletedProcess:
+    """`make regimes` in this test's virtual environment (READY= skips the set-up: the tests already run in it)."""
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run(["make", "regimes", f"VENV={venv}", "READY=", f"RUN={sweep}", *variables], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)  # a sweep that ignored the tiny sizes would run for hours
+
+
+def _started(run: Path, since: int) -> list[tuple[int, str]]:
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()][since:]
+    return [(e["gen"], e["stage"]) for e in events if e["event"] == "stage_start"]
+
+
+@pytest.mark.slow
+def test_make_regimes_runs_each_regime_and_seed_in_its_own_folder_and_resumes_only_what_is_unfinished(tmp_path):
+    sweep = tmp_path / "sweep"
+    first = _make_regimes(sweep, "REGIMES=upper_bound,collapse", "SEEDS=0,1", f"REGIMES_ARGS={' '.join(TINY)} cache_dir={tmp_path / 'cache'}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    runs = {f"{regime}-seed{seed}": sweep / f"{regime}-seed{seed}" for regime in ("upper_bound", "collapse") for seed in (0, 1)}
+    assert all((run / "summary.json").is_file() for run in runs.values())
+    assert (sweep / "regimes.md").is_file() and (sweep / "regimes.png").is_file() and "N seeds per regime: upper_bound 2, collapse 2" in first.stdout
+    # one seed model per seed, trained by one regime and reused by the other
+    assert len([p for p in (tmp_path / "cache").glob("seed-*") if p.is_dir()]) == 2
+    assert sorted(RunDir(run).done_summary(0, "seed")["reused"] for run in runs.values()) == [False, False, True, True]
+    # a sweep killed in generation 2 of one run: the same command with RUN= finishes that run alone, from where it stopped
+    killed = runs["collapse-seed1"]
+    shutil.rmtree(killed / "gen_2" / "verify")
+    shutil.rmtree(killed / "gen_2" / "audit")
+    (killed / "summary.json").unlink()
+    (sweep / "regimes.md").unlink()
+    before = {name: len((run / "events.jsonl").read_text().splitlines()) for name, run in runs.items()}
+    again = _make_regimes(sweep)  # no variables: the sweep's own overrides come from its multirun.yaml
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {name: _started(run, before[name]) for name, run in runs.items()} == {
+        "upper_bound-seed0": [], "upper_bound-seed1": [], "collapse-seed0": [], "collapse-seed1": [(2, "verify"), (2, "audit")]}
+    assert (killed / "summary.json").is_file() and (sweep / "regimes.md").is_file()
