@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
@@ -16,12 +18,13 @@ from pipeline.context import Context
 from pipeline.data import save_rows
 from pipeline.gate import Gate
 from pipeline.logger import NoLogger
-from pipeline.loop import run_loop
+from pipeline.executors import cores
+from pipeline.loop import run_loop, split_threads
 from pipeline.regimes import bootstrap, regime_row, report, series
 from pipeline.rundir import LEDGER, RunDir, read_json, write_json
 from pipeline.stages.verify import AlwaysPromote, Verify
 from pipeline.validate import validate
-from tests.conftest import make_cfg
+from tests.conftest import CONF, make_cfg
 from tests.test_gate import CHAMPION, correct_up_to, ladder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,3 +223,34 @@ def test_make_regimes_runs_each_regime_and_seed_in_its_own_folder_and_resumes_on
     assert {name: _started(run, before[name]) for name, run in runs.items()} == {
         "upper_bound-seed0": [], "upper_bound-seed1": [], "collapse-seed0": [], "collapse-seed1": [(2, "verify"), (2, "audit")]}
     assert (killed / "summary.json").is_file() and (sweep / "regimes.md").is_file()
+
+
+@pytest.mark.parametrize("launcher, target", [("joblib", "JoblibLauncher"), ("submitit_slurm", "SlurmLauncher"), ("submitit_local", "LocalLauncher")])
+def test_a_sweep_goes_to_another_launcher_with_one_override(launcher, target):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={launcher}", "experiment=collapse"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert cfg.hydra.launcher._target_.endswith(target) and cfg.name == "collapse"
+
+
+@pytest.mark.parametrize("n_jobs, side_by_side", [(1, 1), (2, 2), (-1, None)])
+def test_runs_side_by_side_under_joblib_share_the_cores(n_jobs, side_by_side):
+    before = torch.get_num_threads()
+    try:
+        split_threads(OmegaConf.create({"n_jobs": n_jobs}))
+        assert torch.get_num_threads() == max(1, cores() // (side_by_side or cores()))  # -1: a run per core, one thread each
+        torch.set_num_threads(before)
+        split_threads(OmegaConf.create({"submitit_folder": "x"}))  # a launcher that runs nothing side by side here
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_a_sweep_through_the_submitit_launcher_runs_every_job(tmp_path):
+    done = _make_regimes(tmp_path / "sweep", "REGIMES=collapse", "SEEDS=0,1", f"REGIMES_ARGS={' '.join(TINY)} cache_dir={tmp_path / 'cache'}",
+                         "ARGS=hydra/launcher=submitit_local")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert all((tmp_path / "sweep" / f"collapse-seed{seed}" / "summary.json").is_file() for seed in (0, 1))
+    assert "| collapse | 0, 1 (2/2) |" in (tmp_path / "sweep" / "regimes.md").read_text()
