@@ -1,17 +1,25 @@
 # Successor. `make loop` and `make test` do all set-up themselves on a fresh machine.
 .DEFAULT_GOAL := help
-.PHONY: help venv loop test test-fast lint bench clean
+.PHONY: help venv loop regimes test test-fast lint bench clean
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 TORCH_CPU := torch==2.13.0
 ARGS ?=
+# make regimes: the presets in conf/experiment/ to run, the seeds, and what every run of the sweep shares
+# (the four-stage loop and fewer generations keep the sweep affordable on a CPU)
+REGIMES ?= improve,upper_bound,plateau,collapse,no_humans
+SEEDS ?= 0,1,2
+REGIMES_ARGS ?= 'loop.stages=[weaknesses,curate,train,verify]' loop.max_generations=6
+SWEEP := $(or $(RUN),runs/regimes/$(shell date +%Y-%m-%d_%H-%M-%S))
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 	@echo "  extra Hydra overrides: make loop ARGS='judge=oracle loop.max_generations=3'"
 	@echo "  resume a run:          make loop RUN=runs/default/<timestamp>"
+	@echo "  resume regimes:        make regimes RUN=runs/regimes/<timestamp>   (its own overrides; finished runs are not redone)"
+	@echo "  regimes report:        $(PY) -m pipeline.regimes runs/regimes/<timestamp>"
 	@echo "  gate error rates:      $(PY) -m pipeline.gate_check"
 
 # The virtual environment. torch first: if the python3 that runs make already has torch
@@ -32,6 +40,15 @@ venv: $(READY) ## create the virtual environment and install everything (done by
 
 loop: $(READY) ## run the successor loop on the default config (RUN=<run folder> resumes it)
 	$(PY) -m pipeline.loop $(if $(RUN),hydra.run.dir=$(RUN) $$(sed -n 's/^- //p' $(RUN)/.hydra/overrides.yaml)) $(ARGS)
+
+# One Hydra multirun: every regime x every seed, each run in <sweep>/<regime>-seed<k>/ (a name that depends on
+# nothing else, so RUN=<sweep> finds each run again: the loop resumes what is unfinished and skips what is done,
+# with the overrides the sweep recorded in its multirun.yaml; a RUN folder without one starts a new sweep there).
+# Seeds are trained once per seed in cache_dir and shared by every regime.
+regimes: $(READY) ## run every regime preset on SEEDS (>= 3), then regimes.md and regimes.png (RUN=<sweep> resumes)
+	$(PY) -m pipeline.loop --multirun hydra.sweep.dir=$(SWEEP) 'hydra.sweep.subdir=$${name}-seed$${seed}' \
+		$(if $(wildcard $(SWEEP)/multirun.yaml),$$(sed -n '/^    task:/,/^  job:/s/^    - //p' $(SWEEP)/multirun.yaml),experiment=$(REGIMES) seed=$(SEEDS) $(REGIMES_ARGS)) $(ARGS)
+	$(PY) -m pipeline.regimes $(SWEEP)
 
 test: $(READY) ## run all tests, the slow end-to-end ones included
 	$(PY) -m pytest -q $(ARGS)

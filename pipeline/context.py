@@ -14,6 +14,7 @@ from pipeline import plugins
 from pipeline.data import load_rows
 from pipeline.evaluate import correctness
 from pipeline.logger import NoLogger
+from pipeline.pools import Accumulate
 from pipeline.rundir import RunDir, read_json
 from pipeline.scoring import Check, Scorer, TrueAnswers
 from pipeline.splits import Splits
@@ -34,6 +35,7 @@ class Context:
     logger: NoLogger
     truth: Truth
     scorer: Scorer = field(default_factory=TrueAnswers)  # how stages tell a right answer: true answers, or label-free
+    data: Accumulate = field(default_factory=Accumulate)  # which earlier rounds the pool holds: all promoted, or the latest (`data=`)
     gen: int = 0
     _ladders: dict[str, list[Problem]] = field(default_factory=dict)
 
@@ -84,11 +86,11 @@ class Context:
 
     # -- data ------------------------------------------------------------------------------
     def pool_paths(self) -> list[Path]:
-        """The folders `pool()` concatenates, oldest first."""
-        return [self.run.stage_dir(g, "curate") / "data" for g in range(self.gen) if self.promoted(g)]
+        """The folders `pool()` concatenates, oldest first, as the `data` policy chooses them."""
+        return self.data.paths(self)
 
     def pool(self) -> Dataset:
-        """Earlier training data: the seed's ground truth plus every promoted generation's curated round."""
+        """Earlier training data: by default the seed's ground truth plus every promoted generation's curated round."""
         parts = [load_rows(p) for p in self.pool_paths()]
         return concatenate_datasets([p for p in parts if len(p)])
 
@@ -115,12 +117,13 @@ class Context:
 
     @classmethod
     def build(cls, cfg: DictConfig, run: RunDir, device: torch.device, logger: NoLogger, gen: int = 0) -> Context:
-        """The context of a run from its config: the task, the splits, the ledger (`humans`) and the scorer."""
+        """The context of a run from its config: the task, the splits, the ledger (`humans`), the scorer and the data policy."""
         allow = plugins.allowed(cfg)
         task = plugins.instantiate(cfg.task, allow)
         readers = cfg.humans.readers
         truth = Truth(task, None if readers is None else list(readers), cfg.humans.mode)
-        return cls(cfg, run, task, Splits(**cfg.splits), device, logger, truth, plugins.instantiate(cfg.scorer, allow), gen)
+        return cls(cfg, run, task, Splits(**cfg.splits), device, logger, truth, plugins.instantiate(cfg.scorer, allow),
+                   plugins.instantiate(cfg.data, allow), gen)
 
     def log(self, metrics: dict[str, Any]) -> None:
         self.logger.log({"gen/step": self.gen, **metrics})

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import torch
 import transformers
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
@@ -28,6 +29,7 @@ from pipeline import approve
 from pipeline import device as devices
 from pipeline import plugins
 from pipeline.context import Context
+from pipeline.executors import cores
 from pipeline.report import generation_record, past_frontier, write_report
 from pipeline.rundir import LEDGER, RunDir, RunDirError, write_json, write_text
 from pipeline.seed import make_seed
@@ -233,10 +235,21 @@ class RunFolderCheck(Callback):
             sys.exit(2)
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def split_threads(launcher: DictConfig) -> None:
+    """Under hydra/launcher=joblib the runs of a sweep go side by side on this machine: each gets its share of
+    the cores (torch would start a thread per core in every run and oversubscribe them). Other launchers have no `n_jobs`."""
+    n_jobs = OmegaConf.select(launcher, "n_jobs", default=None)
+    if n_jobs:
+        side_by_side = n_jobs if n_jobs > 0 else max(1, cores() + 1 + n_jobs)  # joblib's negative n_jobs: all cores but |n_jobs| - 1
+        torch.set_num_threads(max(1, cores() // side_by_side))
+
+
+# conf/ by its path: called as `pipeline.loop.main` (below, and in a submitit job) a relative path would be looked up as a package
+@hydra.main(config_path=str(Path(__file__).resolve().parents[1] / "conf"), config_name="config", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     """A config that cannot run, a locked or unwritable run folder: one line on stderr, exit status 2."""
     hydra_cfg = HydraConfig.get()
+    split_threads(hydra_cfg.launcher)
     root = Path(hydra_cfg.runtime.output_dir)
     try:
         run_loop(cfg, root, list(hydra_cfg.overrides.task))
@@ -254,4 +267,6 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pipeline import loop  # main by its module's name: a launcher that pickles it (submitit) pickles a reference, not this script's globals
+
+    loop.main()

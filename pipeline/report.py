@@ -136,6 +136,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "human_touches": sum(r["human_touches"] for r in records),
         "touch_seconds": round(sum(r["touch_seconds"] for r in records), 1),
         "true_frontier": records[-1]["true_frontier"] if records else seed_audit.get("successor_frontier"),
+        "seed_true_frontier": seed_audit.get("successor_frontier"),  # the shadow audit's; seed_frontier is the seed's verdict (an estimate under humans=none)
         "audit": {o: outcomes.count(o) for o in ("correct promotion", "false promotion", "false rejection", "correct rejection", "no successor")},
         "generations": records,
     }

@@ -5,11 +5,14 @@ are right is the run's scorer's call: the true answers (counted), or a label-fre
 Each verdict keeps the successor's per-item correctness ("1"/"0" per test item) with the device
 type, dtype and scorer it was computed with, so the next generation compares against the champion's
 recorded answers instead of evaluating it again, but only when they were computed the same way
-(a bf16 GPU answer and an fp32 CPU answer can differ on the same item)."""
+(a bf16 GPU answer and an fp32 CPU answer can differ on the same item).
+
+`AlwaysPromote` (`stage/verify=always`) measures exactly as the gate does and promotes every successor:
+no safeguard, so a collapse shows in its verdicts instead of being stopped."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
-
 
 from pipeline.context import Context
 from pipeline.device import precision
@@ -19,6 +22,7 @@ from pipeline.model import load
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
 from pipeline.truth import DECIDE, MEASURE
+from tasks import Problem
 
 
 def provenance(ctx: Context) -> dict[str, str]:
@@ -29,6 +33,7 @@ def provenance(ctx: Context) -> dict[str, str]:
 class Verify(Stage):
     name = "verify"
     vetoable = True
+    use = DECIDE  # the test ladder's true answers decide the promotion
 
     def __init__(self, gate: Gate) -> None:
         self.gate = gate
@@ -41,9 +46,13 @@ class Verify(Stage):
         if len(answers) == len(items) and all(recorded.get(k) == v for k, v in here.items()):
             champion = [bit == "1" for bit in answers]
         else:  # recorded on another device, dtype or scorer, without answers, or on another ladder: evaluate it again
-            champion = ctx.correctness(*load(ctx.champion_dir, ctx.device), items, DECIDE)
-        successor = ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, DECIDE)
-        return self.record(ctx, self.gate.decide(items, champion, successor), successor, ctx.champion_gen)
+            champion = ctx.correctness(*load(ctx.champion_dir, ctx.device), items, self.use)
+        successor = ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, self.use)
+        return self.record(ctx, self.decide(items, champion, successor), successor, ctx.champion_gen)
+
+    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool]) -> Verdict:
+        """The verdict on per-item correctness of both models: the gate's."""
+        return self.gate.decide(items, champion, successor)
 
     def first(self, ctx: Context) -> dict[str, Any]:
         """Generation 0: the seed has no champion to beat; its verdict records what it scores."""
@@ -72,3 +81,16 @@ class Verify(Stage):
         verdict = read_json(path)
         write_json(path, {**verdict, "promoted": False, "reason": f"promotion vetoed by a human (the gate: {verdict['reason']})"})
         return {**summary, "promoted": False}
+
+
+class AlwaysPromote(Verify):
+    """No gate (the collapse regime): every successor replaces the champion. Both models are still
+    measured on the test ladder and the gate's own verdict is kept in the reason, so the verdict
+    records what the successor lost. Its reads of true answers decide nothing: counted as measured."""
+
+    use = MEASURE
+
+    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool]) -> Verdict:
+        verdict = self.gate.decide(items, champion, successor)
+        return replace(verdict, promoted=True, reason=f"always promoted (stage/verify=always); the gate would have "
+                                                      f"{'promoted' if verdict.promoted else 'rejected'} it: {verdict.reason}")

@@ -1,0 +1,256 @@
+"""The regimes' parts: a verify stage that always promotes, replace vs accumulate, the presets, the report over seeds."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import get_class
+from omegaconf import OmegaConf
+
+from pipeline.context import Context
+from pipeline.data import save_rows
+from pipeline.gate import Gate
+from pipeline.logger import NoLogger
+from pipeline.executors import cores
+from pipeline.loop import run_loop, split_threads
+from pipeline.regimes import bootstrap, regime_row, report, series
+from pipeline.rundir import LEDGER, RunDir, read_json, write_json
+from pipeline.stages.verify import AlwaysPromote, Verify
+from pipeline.validate import validate
+from tests.conftest import CONF, make_cfg
+from tests.test_gate import CHAMPION, correct_up_to, ladder
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ("improve", "upper_bound", "plateau", "collapse", "no_humans")
+#: what `make regimes` adds to every preset (the four-stage loop, fewer generations)
+SWEEP = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=6")
+
+
+def test_always_promote_promotes_a_worse_successor_and_keeps_what_the_gate_measured():
+    items = ladder()
+    champion = correct_up_to(items, CHAMPION)
+    worse = correct_up_to(items, {**CHAMPION, 2: 0.5, 3: 0.4})  # forgets two mastered levels
+    gate = Gate()
+    verdict = AlwaysPromote(gate).decide(items, champion, worse)
+    refused = gate.decide(items, champion, worse)
+    assert not refused.promoted and verdict.promoted
+    assert "rejected" in verdict.reason and refused.reason in verdict.reason
+    assert verdict.successor_accuracy[2] == 0.5 and verdict.regressions == refused.regressions and set(verdict.regressions) >= {2, 3}
+    assert verdict.successor_frontier < verdict.champion_frontier
+
+
+def _run_with_rounds(tmp_path, data: str, gen: int) -> Context:
+    """Generation `gen` of a run whose generations 1..3 were promoted, rejected and promoted on an empty round."""
+    run = RunDir(tmp_path / "run")
+    for g, (promoted, n) in enumerate([(True, 5), (True, 3), (False, 4), (True, 0)]):
+        save_rows({"prompt": [f"{g}+{i}=" for i in range(n)], "answer": ["0"] * n, "level": [1] * n}, run.stage_dir(g, "curate") / "data")
+        write_json(run.stage_dir(g, "verify") / "verdict.json", {"promoted": promoted})
+    return Context.build(make_cfg(tmp_path, f"data={data}"), run, torch.device("cpu"), NoLogger(), gen=gen)
+
+
+def test_accumulate_keeps_the_seed_and_every_promoted_round_oldest_first(tmp_path):
+    ctx = _run_with_rounds(tmp_path, "accumulate", gen=4)
+    assert ctx.pool_paths() == [ctx.run.stage_dir(g, "curate") / "data" for g in (0, 1, 3)]
+    assert len(ctx.pool()) == 5 + 3
+
+
+def test_replace_keeps_only_the_latest_promoted_round_with_rows(tmp_path):
+    assert _run_with_rounds(tmp_path, "replace", gen=1).pool()["prompt"][:] == [f"0+{i}=" for i in range(5)]  # the seed's
+    ctx = _run_with_rounds(tmp_path, "replace", gen=4)  # 3 is empty and 2 was rejected: round 1 is the latest
+    assert ctx.pool_paths() == [ctx.run.stage_dir(1, "curate") / "data"]
+    assert ctx.pool()["prompt"][:] == [f"1+{i}=" for i in range(3)]
+
+
+def test_a_run_that_always_promotes_on_replaced_data_records_every_verdict_in_the_gates_schema(tmp_path):
+    cfg = make_cfg(tmp_path, "judge=none", "stage/verify=always", "data=replace", "loop.stages=[weaknesses,curate,train,verify]",
+                   "loop.max_generations=2")
+    summary = run_loop(cfg, tmp_path / "run")
+    run = tmp_path / "run"
+    seed = read_json(run / "gen_0" / "verify" / "verdict.json")
+    for g in (1, 2):
+        verdict = read_json(run / f"gen_{g}" / "verify" / "verdict.json")
+        assert verdict["promoted"] and verdict["reason"].startswith("always promoted") and set(verdict) == set(seed)
+        assert len(verdict["successor_correct"]) == len(seed["successor_correct"])
+        ledger = read_json(run / f"gen_{g}" / "verify" / LEDGER)
+        assert sum(ledger["measured"].values()) > 0 and not ledger["decided"]  # the test ladder decided nothing
+    assert [g["promoted"] for g in summary["generations"]] == [True, True] and all(g["per_level_accuracy"] for g in summary["generations"])
+    assert summary["seed_true_frontier"] == read_json(run / "gen_0" / "audit" / "audit.json")["successor_frontier"]  # what regimes.py plots at gen 0
+    # generation 2 trained on generation 1's round and its own, the seed's data replaced
+    earlier = read_json(run / "gen_2" / "train" / "train.json")["train_examples"]["earlier"]
+    assert earlier == read_json(run / "gen_1" / "curate" / "curation.json")["kept"] != read_json(run / "gen_1" / "train" / "train.json")["train_examples"]["earlier"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_regime_preset_composes_and_validates_alone_and_as_make_regimes_runs_it(tmp_path, preset):
+    cfg = make_cfg(tmp_path, f"experiment={preset}", experiment=None)
+    validate(cfg)
+    validate(make_cfg(tmp_path, f"experiment={preset}", *SWEEP, experiment=None))
+    assert cfg.name == preset  # runs are grouped by name, and make regimes names their folders by it
+
+
+def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
+    default = OmegaConf.to_container(make_cfg(tmp_path, experiment=None), resolve=True)
+    cfgs = {p: make_cfg(tmp_path, f"experiment={p}", experiment=None) for p in PRESETS}
+    assert {**OmegaConf.to_container(cfgs["improve"], resolve=True), "name": default["name"]} == default  # today's default
+    judge = {p: get_class(c.judge._target_) for p, c in cfgs.items()}
+    verify = {p: get_class(c.stage.verify._target_) for p, c in cfgs.items()}
+    assert judge["upper_bound"].reads_ground_truth and not judge["plateau"].reads_ground_truth and not judge["collapse"].reads_ground_truth
+    assert verify["plateau"] is Verify and verify["collapse"] is AlwaysPromote  # the plateau's gate is on, the collapse has none
+    assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_.endswith("Accumulate")
+    assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
+    assert cfgs["no_humans"].humans.mode == "none" and cfgs["no_humans"].judge._target_ == cfgs["improve"].judge._target_
+
+
+def fake_run(folder, name: str, seed: int, gens: list[tuple[bool, int, dict[int, float]]], seed_acc: dict[int, float],
+             finished: bool = True, true_frontiers: list[int] | None = None) -> None:
+    """A run folder as the loop leaves it: run_config.yaml and a summary.json with one record per generation
+    (promoted, the loop's frontier, the successor's true accuracy per level)."""
+    folder.mkdir(parents=True)
+    (folder / "run_config.yaml").write_text(OmegaConf.to_yaml({"name": name, "seed": seed}))
+    records = [{"generation": i + 1, "promoted": promoted, "frontier": front, "per_level_accuracy": acc,
+                "true_frontier": None if true_frontiers is None else true_frontiers[i]} for i, (promoted, front, acc) in enumerate(gens)]
+    write_json(folder / "summary.json", {"seed_frontier": 5, "seed_true_frontier": 5, "seed_levels": 5, "seed_per_level_accuracy": seed_acc,
+                                         "stop_reason": "max_generations reached" if finished else None, "generations": records})
+
+
+SEED_ACC = {5: 1.0, 6: 0.5}
+
+
+def collapsing(folder, seed: int) -> None:
+    """Always promoted, level 5 falls a little more on every seed."""
+    fake_run(folder, "collapse", seed, [(True, 5, {5: 0.8 - 0.05 * seed, 6: 0.3}), (True, 4, {5: 0.5 - 0.1 * seed, 6: 0.1})], SEED_ACC)
+
+
+def test_the_table_reports_a_falling_mastered_level_and_a_rising_frontier_with_intervals_that_hold_the_mean(tmp_path):
+    for seed in range(3):
+        collapsing(tmp_path / f"collapse-seed{seed}", seed)
+        fake_run(tmp_path / f"improve-seed{seed}", "improve", seed,
+                 [(True, 6, {5: 1.0, 6: 0.95}), (True, 6 + seed % 2, {5: 1.0, 6: 0.97, 7: 0.9 if seed % 2 else 0.5})], SEED_ACC)
+    groups = report(tmp_path)
+    assert list(groups) == ["improve", "collapse"] and (tmp_path / "regimes.png").stat().st_size > 0
+    improve, collapse = regime_row(groups["improve"]), regime_row(groups["collapse"])
+    mean, low, high = improve["final_frontier"]
+    assert mean == pytest.approx((6 + 7 + 6) / 3) and 6 <= low <= mean <= high <= 7 and low < high
+    assert improve["promotions"] == [2, 2, 2] and improve["mastered_trend"] == "holds" and improve["fell"] == 0
+    assert collapse["mastered_trend"] == "falls" and collapse["fell"] == 3 and collapse["mastered_change"][2] < 0
+    assert collapse["mastered_end"] == pytest.approx((0.5 + 0.4 + 0.3) / 3) and collapse["mastered_seed"] == 1.0
+    text = (tmp_path / "regimes.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| collapse |"))
+    assert "falls" in row and "3/3 |" in row and "0, 1, 2 (3/3)" in row
+    assert "N seeds per regime: improve 3, collapse 3" in text and "bootstrap" in text
+
+
+def test_a_rejected_successor_leaves_the_champions_accuracy_and_the_audits_frontier_is_preferred(tmp_path):
+    # the label-free gate thought the frontier 8; the shadow audit found 5; the rejected successor had forgotten level 5
+    fake_run(tmp_path / "a", "plateau", 0, [(True, 8, {5: 1.0, 6: 0.6}), (False, 8, {5: 0.0, 6: 0.0})], SEED_ACC, true_frontiers=[5, 5])
+    (run,) = report(tmp_path)["plateau"]
+    assert run.frontier == [5, 5, 5] and run.mastered == [1.0, 1.0, 1.0] and run.past == [0.5, 0.6, 0.6] and run.promotions == 1
+
+
+def test_a_partly_finished_sweep_is_reported_as_far_as_it_got(tmp_path):
+    fake_run(tmp_path / "short", "improve", 0, [(False, 5, {5: 1.0})], SEED_ACC)  # stopped early (patience): its champion stays
+    fake_run(tmp_path / "long", "improve", 1, [(True, 6, {5: 1.0, 6: 0.9})] * 3, SEED_ACC)
+    fake_run(tmp_path / "running", "improve", 2, [(True, 6, {5: 1.0, 6: 0.9})], SEED_ACC, finished=False)
+    (tmp_path / "waiting").mkdir()
+    (tmp_path / "waiting" / "run_config.yaml").write_text(OmegaConf.to_yaml({"name": "improve", "seed": 3}))
+    groups = report(tmp_path)
+    lengths = {r.folder.name: len(s) for r, s in zip(groups["improve"], series(groups["improve"], "frontier", 5))}
+    assert lengths == {"short": 5, "long": 5, "running": 2}
+    text = (tmp_path / "regimes.md").read_text()
+    assert "Not finished: running; no generation yet: waiting" in text and "| 0, 1, 2 (2/3) |" in text
+
+
+def test_the_bootstrap_interval_of_equal_values_is_that_value_and_widens_with_spread():
+    assert bootstrap([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7, 0.7))
+    mean, low, high = bootstrap([0.0, 0.5, 1.0])
+    assert mean == pytest.approx(0.5) and 0.0 <= low < mean < high <= 1.0
+
+
+def test_the_command_line_rebuilds_the_report_and_refuses_an_empty_folder(tmp_path):
+    collapsing(tmp_path / "sweep" / "collapse-seed0", 0)
+    ok = subprocess.run([sys.executable, "-m", "pipeline.regimes", str(tmp_path / "sweep")], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0 and (tmp_path / "sweep" / "regimes.md").is_file() and "| collapse |" in ok.stdout
+    (tmp_path / "empty").mkdir()
+    empty = subprocess.run([sys.executable, "-m", "pipeline.regimes", str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True)
+    assert empty.returncode == 2 and empty.stderr.startswith("error: no run with a summary.json")
+
+
+#: the tiny preset's sizes as overrides (a regime preset is the sweep's experiment), a cache of the test's own
+TINY = ("logger=none", "seed_model.levels=2", "seed_model.n_problems=500", "seed_model.max_steps=30", "seed_model.batch_size=32",
+        "seed_model.check_items=10", "recipe.steps=10", "recipe.batch_size=32", "recipe.warmup=2", "eval.max_level=5", "eval.items_per_level=20",
+        "stage.curate.n_problems=200", "stage.verify.gate.min_items=5", "loop.max_generations=2", "'loop.stages=[weaknesses,curate,train,verify]'")
+
+
+def _make_regimes(sweep: Path, *variables: str) -> subprocess.CompletedProcess:
+    """`make regimes` in this test's virtual environment (READY= skips the set-up: the tests already run in it)."""
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run(["make", "regimes", f"VENV={venv}", "READY=", f"RUN={sweep}", *variables], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)  # a sweep that ignored the tiny sizes would run for hours
+
+
+def _started(run: Path, since: int) -> list[tuple[int, str]]:
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()][since:]
+    return [(e["gen"], e["stage"]) for e in events if e["event"] == "stage_start"]
+
+
+@pytest.mark.slow
+def test_make_regimes_runs_each_regime_and_seed_in_its_own_folder_and_resumes_only_what_is_unfinished(tmp_path):
+    sweep = tmp_path / "sweep"
+    first = _make_regimes(sweep, "REGIMES=upper_bound,collapse", "SEEDS=0,1", f"REGIMES_ARGS={' '.join(TINY)} cache_dir={tmp_path / 'cache'}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    runs = {f"{regime}-seed{seed}": sweep / f"{regime}-seed{seed}" for regime in ("upper_bound", "collapse") for seed in (0, 1)}
+    assert all((run / "summary.json").is_file() for run in runs.values())
+    assert (sweep / "regimes.md").is_file() and (sweep / "regimes.png").is_file() and "N seeds per regime: upper_bound 2, collapse 2" in first.stdout
+    # one seed model per seed, trained by one regime and reused by the other
+    assert len([p for p in (tmp_path / "cache").glob("seed-*") if p.is_dir()]) == 2
+    assert sorted(RunDir(run).done_summary(0, "seed")["reused"] for run in runs.values()) == [False, False, True, True]
+    # a sweep killed in generation 2 of one run: the same command with RUN= finishes that run alone, from where it stopped
+    killed = runs["collapse-seed1"]
+    shutil.rmtree(killed / "gen_2" / "verify")
+    shutil.rmtree(killed / "gen_2" / "audit")
+    (killed / "summary.json").unlink()
+    (sweep / "regimes.md").unlink()
+    before = {name: len((run / "events.jsonl").read_text().splitlines()) for name, run in runs.items()}
+    again = _make_regimes(sweep)  # no variables: the sweep's own overrides come from its multirun.yaml
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {name: _started(run, before[name]) for name, run in runs.items()} == {
+        "upper_bound-seed0": [], "upper_bound-seed1": [], "collapse-seed0": [], "collapse-seed1": [(2, "verify"), (2, "audit")]}
+    assert (killed / "summary.json").is_file() and (sweep / "regimes.md").is_file()
+
+
+@pytest.mark.parametrize("launcher, target", [("joblib", "JoblibLauncher"), ("submitit_slurm", "SlurmLauncher"), ("submitit_local", "LocalLauncher")])
+def test_a_sweep_goes_to_another_launcher_with_one_override(launcher, target):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={launcher}", "experiment=collapse"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    assert cfg.hydra.launcher._target_.endswith(target) and cfg.name == "collapse"
+
+
+@pytest.mark.parametrize("n_jobs, side_by_side", [(1, 1), (2, 2), (-1, None)])
+def test_runs_side_by_side_under_joblib_share_the_cores(n_jobs, side_by_side):
+    before = torch.get_num_threads()
+    try:
+        split_threads(OmegaConf.create({"n_jobs": n_jobs}))
+        assert torch.get_num_threads() == max(1, cores() // (side_by_side or cores()))  # -1: a run per core, one thread each
+        torch.set_num_threads(before)
+        split_threads(OmegaConf.create({"submitit_folder": "x"}))  # a launcher that runs nothing side by side here
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_a_sweep_through_the_submitit_launcher_runs_every_job(tmp_path):
+    done = _make_regimes(tmp_path / "sweep", "REGIMES=collapse", "SEEDS=0,1", f"REGIMES_ARGS={' '.join(TINY)} cache_dir={tmp_path / 'cache'}",
+                         "ARGS=hydra/launcher=submitit_local")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert all((tmp_path / "sweep" / f"collapse-seed{seed}" / "summary.json").is_file() for seed in (0, 1))
+    assert "| collapse | 0, 1 (2/2) |" in (tmp_path / "sweep" / "regimes.md").read_text()
