@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from submitit import AutoExecutor, LocalExecutor, SlurmExecutor
 
 from pipeline import plugins
 
@@ -72,6 +73,14 @@ def device_ok(v: Any) -> bool:
     return False
 
 
+def submitit_extra_ok(v: Any) -> bool:
+    """Every key names a parameter of the submitit executor it is prefixed with: a typo would otherwise fail at
+    submission, after the generation's first stages have run."""
+    valid = {"slurm": SlurmExecutor._valid_parameters(), "local": LocalExecutor._valid_parameters()}
+    shared = AutoExecutor._valid_parameters()
+    return OmegaConf.is_dict(v) and all(k.partition("_")[0] in valid and k.partition("_")[2] in valid[k.partition("_")[0]] | shared for k in v)
+
+
 def _device_text() -> str:
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return "auto, cpu" + (f", cuda or cuda:0..{gpus - 1}" if gpus else " (no CUDA device here, so not cuda)")
@@ -80,6 +89,7 @@ def _device_text() -> str:
 PROB = within(0, 1)
 RATE = within(0, 1, lo_open=True, hi_open=True)
 NONNEG = ((lambda v: _num(v) and v >= 0), "a number >= 0")
+TEXT = ((lambda v: isinstance(v, str) and v != ""), "a non-empty string")
 #: (key, (test, allowed)), in the order they are checked
 CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("seed", ((lambda v: _int(v) and v >= 0), "an integer >= 0")),
@@ -114,6 +124,11 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("stage.experiment.batch_scale", positive()), ("stage.experiment.levels_ahead", each(at_least(0))),
     ("stage.experiment.items_per_level", at_least(1)), ("stage.experiment.checkpoints", at_least(1)), ("stage.experiment.max_rows", at_least(1)),
     ("stage.experiment.executor.workers", at_least(1)),
+    ("stage.experiment.executor.cluster", ((lambda v: v in ("local", "slurm", "auto")), "local, slurm or auto")),
+    ("stage.experiment.executor.timeout_min", at_least(1)), ("stage.experiment.executor.cpus_per_task", at_least(1)),
+    ("stage.experiment.executor.gpus_per_node", at_least(0)), ("stage.experiment.executor.mem_gb", optional(positive())),
+    ("stage.experiment.executor.partition", optional(TEXT)), ("stage.experiment.executor.folder", optional(TEXT)),
+    ("stage.experiment.executor.extra", (submitit_extra_ok, "submitit parameters named slurm_<parameter> or local_<parameter>")),
     ("stage.interpret.target_ahead", at_least(0)), ("stage.interpret.max_spread", NONNEG),
     ("stage.interpret.rise_tol", NONNEG), ("stage.interpret.rise_abs", NONNEG),
     ("stage.select.margin", NONNEG),

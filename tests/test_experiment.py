@@ -1,8 +1,9 @@
-"""Pilots: every built candidate x seed trains and is scored; parallel workers repeat inline results exactly."""
+"""Pilots: every built candidate x seed trains and is scored; parallel workers and submitit jobs repeat inline results exactly."""
 from __future__ import annotations
 
 import random
 import shutil
+from operator import itemgetter
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,10 @@ from omegaconf import OmegaConf
 
 from pipeline.context import Context
 from pipeline.data import save_rows
-from pipeline.executors import Inline, Local
+from pipeline.executors import Inline, Local, Submitit
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.validate import validate
 from pipeline.judges import ConsistencyJudge
 from pipeline.labelers import Greedy
 from pipeline.stages.experiment import Experiment, pilot_sources
@@ -123,3 +125,37 @@ def test_local_workers_repeat_inline_pilots_exactly(inline_run, tmp_path, adder)
         inline = read_json(inline_run.out("experiment") / entry["file"])
         for key in ("final_acc", "final_loss", "curve", "checkpoints", "flops"):
             assert local[key] == inline[key], (entry["file"], key)
+
+
+@pytest.mark.slow  # ~50 s here: every job a fresh python that imports torch and transformers
+def test_submitit_jobs_repeat_inline_pilots_exactly(inline_run, tmp_path, adder):
+    """executor=submitit with its local backend: every pilot a submitit job, the same records as inline, logs in the stage's folder.
+    Two of inline's three candidates (a warm start and a fresh model), so fewer processes start: a pilot depends on its own recipe and seed only."""
+    ctx = make_ctx(tmp_path, adder, [{"id": "lr_up", "recipe": {"lr": 3 * inline_run.cfg.recipe.lr}},
+                                     {"id": "scratch", "recipe": {"warm_start": False, "hidden": 32, "layers": 1, "heads": 2}}])
+    run_experiment(ctx, Submitit(cluster="local"))
+    out = ctx.out("experiment")
+    index = read_json(out / "experiment.json")
+    assert index["executor"] == "Submitit" and len(index["pilots"]) == 2 * len(SEEDS)
+    for entry in index["pilots"]:
+        jobbed, inline = read_json(out / entry["file"]), read_json(inline_run.out("experiment") / entry["file"])
+        for key in ("final_acc", "final_loss", "curve", "checkpoints", "flops"):
+            assert jobbed[key] == inline[key], (entry["file"], key)
+    assert len(list((out / "submitit").glob("*_log.err"))) == 2 * len(SEEDS)
+
+
+def test_a_failed_submitit_job_is_named_with_its_log(tmp_path):
+    jobs = [{"id": "ok", "seed": 0, "x": 1}, {"id": "broken", "seed": 1}]  # itemgetter("x") raises KeyError on the second
+    with pytest.raises(RuntimeError, match=r"job 1 of 2 \(id=broken, seed=1\) failed as submitit job \S+; its log: ") as err:
+        Submitit(cluster="local").map(itemgetter("x"), jobs, tmp_path)
+    log = Path(str(err.value).rsplit("its log: ", 1)[1])
+    assert log.is_relative_to(tmp_path / "submitit") and "KeyError: 'x'" in log.read_text()
+
+
+def test_submitit_on_slurm_composes_and_validates_without_submitting(tmp_path):
+    cfg = make_cfg(tmp_path, "executor=submitit", "stage/experiment=pilots", "executor.cluster=slurm", "executor.partition=x",
+                   "executor.gpus_per_node=1", "executor.cpus_per_task=4", "+executor.extra.slurm_qos=high")
+    validate(cfg)
+    executor = instantiate(cfg.stage.experiment).executor
+    assert isinstance(executor, Submitit) and executor.cluster == "slurm" and executor.cpus_per_task == 4
+    assert executor.parameters == {"timeout_min": 60, "cpus_per_task": 4, "gpus_per_node": 1, "mem_gb": None, "slurm_partition": "x", "slurm_qos": "high"}

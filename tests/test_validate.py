@@ -53,9 +53,12 @@ class EchoStage(Stage):
     ("stage.verify.gate._target_=os.system", "stage.verify.gate._target_=os.system is not allowed"),
     ("stage.train._target_=pipeline.loop.shutil.rmtree", "resolves to shutil.rmtree, not a class of pipeline, tasks"),
     ("task._target_=tasks.addition.NoSuchTask", "task._target_=tasks.addition.NoSuchTask cannot be found"),
+    ("executor=submitit executor.cluster=pbs", "stage.experiment.executor.cluster='pbs' is not allowed; it must be local, slurm or auto"),
+    ("executor=submitit executor.cpus_per_task=0", "stage.experiment.executor.cpus_per_task=0 is not allowed"),
+    ("executor=submitit +executor.extra.slurm_qoss=high", "stage.experiment.executor.extra={'slurm_qoss': 'high'} is not allowed"),
 ])
 def test_values_that_cannot_work_are_refused_before_the_run_folder_exists(tmp_path, override, message):
-    cfg = make_cfg(tmp_path, override)
+    cfg = make_cfg(tmp_path, *override.split(" "))
     with pytest.raises(ConfigError) as err:
         run_loop(cfg, tmp_path / "run")
     assert message in str(err.value) and "\n" not in str(err.value)
@@ -82,7 +85,8 @@ def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
     from omegaconf import OmegaConf
 
     cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"),
-            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=consistency"), make_cfg(tmp_path, "judge=learned")]
+            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=consistency"), make_cfg(tmp_path, "judge=learned"),
+            make_cfg(tmp_path, "executor=submitit", "executor.partition=x", "executor.folder=y", "executor.mem_gb=4")]
     missing = [key for key, _ in CHECKS if all(OmegaConf.select(c, key, default=None) is None and key != "recipe.judge_threshold" for c in cfgs)]
     assert missing == []
 

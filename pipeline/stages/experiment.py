@@ -80,7 +80,7 @@ class Experiment(Stage):
         control_steps = ctx.champion_recipe()["steps"]
         jobs = [self._spec(ctx, cand, seed, str(out / "dev.json"), rounds[_round_key(cand["recipe"])]["path"], control_steps)
                 for cand in built for seed in self.seeds]
-        records = self.executor.map(run_pilot, jobs)
+        records = self.executor.map(run_pilot, jobs, out)
         index = []
         for rec in records:
             name = f"pilots/{rec['id']}-s{rec['seed']}.json"
