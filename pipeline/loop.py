@@ -56,7 +56,9 @@ def build_stages(cfg: DictConfig) -> list[Stage]:
 
 
 def check_resume(cfg: DictConfig, run: RunDir) -> bool:
-    """Record the config on first start; on resume, refuse a config that differs from it."""
+    """Record the config on first start; on resume, refuse a config that differs from it. Keys the saved
+    config lacks (added to Successor since the run started) are the one exception: a new key's default keeps
+    the earlier behaviour, so the run resumes with them, says so, and records the config it now runs with."""
     saved = run.root / "run_config.yaml"
     current = OmegaConf.to_yaml(cfg, resolve=True)
     if not saved.exists():
@@ -66,14 +68,20 @@ def check_resume(cfg: DictConfig, run: RunDir) -> bool:
         if current.startswith(saved.read_text()):
             raise ConfigError(f"{saved} is truncated (a torn write); if this run was started with this config, delete that file and resume")
         try:
-            old, new = OmegaConf.create(saved.read_text()), OmegaConf.create(current)
+            old, new = _flat(OmegaConf.create(saved.read_text())), _flat(OmegaConf.create(current))
         except OmegaConfBaseException as err:
             raise ConfigError(f"{saved} is unreadable ({str(err).splitlines()[0]}); this run cannot be resumed safely") from None
-        diff = sorted(k for k in set(_flat(old)) | set(_flat(new)) if _flat(old).get(k) != _flat(new).get(k))
-        raise ConfigError(
-            f"{run.root} was started with a different config (differs at: {', '.join(diff[:8])}{f' and {len(diff) - 8} more' if len(diff) > 8 else ''}). "
-            f"Resume with the original overrides (see {run.root}/.hydra/overrides.yaml) or start a new run."
-        )
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        added = [k for k in diff if k not in old]
+        if len(added) < len(diff):
+            raise ConfigError(
+                f"{run.root} was started with a different config (differs at: {', '.join(diff[:8])}{f' and {len(diff) - 8} more' if len(diff) > 8 else ''}). "
+                f"Resume with the original overrides (see {run.root}/.hydra/overrides.yaml) or start a new run."
+            )
+        console.print(f"[yellow]config keys added since this run started, resumed at their defaults: "
+                      f"{', '.join(f'{k}={new[k]}' for k in added)}[/yellow]")
+        run.event("config_keys_added", keys={k: new[k] for k in added})
+        write_text(saved, current)
     return True
 
 

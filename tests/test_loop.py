@@ -39,6 +39,25 @@ def test_resume_with_a_different_config_is_refused(tmp_path):
         run_loop(cfg, run)
 
 
+def test_resume_takes_keys_added_since_the_run_started_and_refuses_a_changed_one(tmp_path):
+    from omegaconf import OmegaConf
+
+    from pipeline.loop import check_resume
+    cfg = make_cfg(tmp_path)
+    run = RunDir(tmp_path / "run")
+    run.root.mkdir()
+    older = OmegaConf.to_container(cfg, resolve=True)
+    del older["data"]  # a run started before the `data` group existed
+    (run.root / "run_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(older)))
+    assert check_resume(cfg, run) is True
+    assert [e["keys"] for e in run.events() if e["event"] == "config_keys_added"] == [{"data._target_": "pipeline.pools.Accumulate"}]
+    assert OmegaConf.create((run.root / "run_config.yaml").read_text()).data == cfg.data  # the next resume compares against this
+    older["data"] = {"_target_": "pipeline.pools.Replace"}  # a key the run had, with another value: refused as before
+    (run.root / "run_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(older)))
+    with pytest.raises(ConfigError, match="differs at: data._target_"):
+        check_resume(cfg, run)
+
+
 def _events(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
 
