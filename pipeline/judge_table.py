@@ -29,6 +29,7 @@ from pipeline import plugins
 from pipeline.context import Context
 from pipeline.data import load_rows
 from pipeline.judges import JudgeInput
+from pipeline.judges.base import label_quality
 from pipeline.logger import NoLogger
 from pipeline.model import load
 from pipeline.sampling import greedy
@@ -40,11 +41,10 @@ from tasks import Problem
 
 
 def score(kept: list[bool], correct: list[bool]) -> dict[str, Any]:
-    """Precision, recall and yield of keep decisions against which labels are right."""
-    n_kept, n_right = sum(kept), sum(correct)
-    hits = sum(k and c for k, c in zip(kept, correct))
-    return {"candidates": len(kept), "kept": n_kept, "precision": round(hits / n_kept, 4) if n_kept else None,
-            "recall": round(hits / n_right, 4) if n_right else None, "yield": round(n_kept / len(kept), 4) if kept else None}
+    """`label_quality` (the one place that scores keep decisions) with the counts, under this table's column names."""
+    q = label_quality(kept, correct)
+    return {"candidates": len(kept), "kept": sum(kept), "precision": q["judge_precision"], "recall": q["judge_recall"],
+            "yield": q["judge_yield"] if kept else None}
 
 
 def subset(kept: list[bool], correct: list[bool], where: list[bool]) -> dict[str, Any]:
