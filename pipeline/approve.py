@@ -65,13 +65,24 @@ class Approver:
         return summary if record["accepted"] else stage.veto(ctx, summary)
 
 
+class NoAnswer(Exception):
+    """The terminal closed (Ctrl-D) before an approval was answered: the run stops with the stage unfinished."""
+
+
 def ask_until_answered(ask: Callable[[str], str], name: str) -> tuple[bool, str, float]:
-    """(accepted, the reply, seconds waited): asks again until the reply is y, yes, n or no (any case)."""
+    """(accepted, the reply, seconds waited): asks again until the reply is y, yes, n or no (any case).
+    End of input is no answer: neither accept nor veto is guessed, and the stage is asked again on resume."""
     start = time.monotonic()
-    reply = ask(f"  accept {name}'s decision? [y/n] ")
-    while reply.strip().lower() not in ANSWERS:
-        reply = ask("  please answer y or n: ")
-    return ANSWERS[reply.strip().lower()], reply, time.monotonic() - start
+    prompt = f"  accept {name}'s decision? [y/n] "
+    while True:
+        try:
+            reply = ask(prompt)
+        except EOFError:
+            raise NoAnswer(f"end of input before {name}'s decision was accepted or vetoed: the run stops here, "
+                           "and running it again on the same folder asks again") from None
+        if reply.strip().lower() in ANSWERS:
+            return ANSWERS[reply.strip().lower()], reply, time.monotonic() - start
+        prompt = "  please answer y or n: "
 
 
 def approval(name: str, lines: list[str], accepted: bool, answer: str | None, source: str, waited: float) -> dict[str, Any]:

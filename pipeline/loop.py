@@ -261,7 +261,7 @@ def main(cfg: DictConfig) -> None:
     root = Path(hydra_cfg.runtime.output_dir)
     try:
         run_loop(cfg, root, list(hydra_cfg.overrides.task))
-    except (ConfigError, RunDirError, OSError) as err:
+    except (ConfigError, RunDirError, OSError, approve.NoAnswer) as err:
         _remove_if_empty(root)  # Hydra created the folder; a refused new run leaves nothing behind
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.approve import Approver
+from pipeline.approve import Approver, NoAnswer
 from pipeline.gate import Gate, Verdict
 from pipeline.loop import run_loop
 from pipeline.rundir import write_json
@@ -128,3 +128,14 @@ def test_the_review_and_select_vetoes_block_training_and_keep_the_champions_reci
     assert GainPerCompute().veto(ctx, {"selected": "far", "predicted_gain": 0.2}) == {"selected": "champion", "predicted_gain": 0.0}
     selected = _json(tmp_path / "select" / "selected.json")
     assert selected["id"] == "champion" and selected["recipe"] == champion and "vetoed by a human" in selected["reason"]
+
+
+def test_end_of_input_at_the_prompt_stops_without_guessing_and_records_no_answer(tmp_path):
+    ctx = SimpleNamespace(gen=1, out=lambda name: tmp_path / name)
+
+    def closed(prompt: str) -> str:
+        raise EOFError  # what `input` raises on Ctrl-D
+
+    with pytest.raises(NoAnswer, match="asks again"):
+        Approver(closed, "accept").review(ctx, Echo(), {"x": 2, "seconds": 0.1})
+    assert not (tmp_path / "echo" / "approval.json").exists()  # nothing recorded: a resume asks again
