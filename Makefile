@@ -51,7 +51,7 @@ regimes: $(READY) ## run every regime preset on SEEDS (>= 3), then regimes.md an
 	$(PY) -m pipeline.regimes $(SWEEP)
 
 test: $(READY) ## run all tests, the slow end-to-end ones included
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q --durations=12 $(ARGS)
 
 test-fast: $(READY) ## run the fast tests only
 	$(PY) -m pytest -q -m 'not slow' $(ARGS)
