@@ -64,11 +64,12 @@ def check_resume(cfg: DictConfig, run: RunDir) -> bool:
     if not saved.exists():
         write_text(saved, current)
         return False
-    if saved.read_text() != current:
-        if current.startswith(saved.read_text()):
+    recorded = saved.read_text()
+    if recorded != current:
+        if current.startswith(recorded):
             raise ConfigError(f"{saved} is truncated (a torn write); if this run was started with this config, delete that file and resume")
         try:
-            old, new = _flat(OmegaConf.create(saved.read_text())), _flat(OmegaConf.create(current))
+            old, new = _flat(OmegaConf.create(recorded)), _flat(OmegaConf.create(current))
         except OmegaConfBaseException as err:
             raise ConfigError(f"{saved} is unreadable ({str(err).splitlines()[0]}); this run cannot be resumed safely") from None
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))

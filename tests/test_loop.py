@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 
-from pipeline.loop import ConfigError, run_loop
+from pipeline.loop import ConfigError, check_resume, run_loop
 from pipeline.rundir import RunDir
 from tests.conftest import make_cfg
 
@@ -40,9 +41,6 @@ def test_resume_with_a_different_config_is_refused(tmp_path):
 
 
 def test_resume_takes_keys_added_since_the_run_started_and_refuses_a_changed_one(tmp_path):
-    from omegaconf import OmegaConf
-
-    from pipeline.loop import check_resume
     cfg = make_cfg(tmp_path)
     run = RunDir(tmp_path / "run")
     run.root.mkdir()
