@@ -25,9 +25,24 @@ class ReversedAddition(Task):
         return str(total)[::-1].ljust(max(len(ra), len(rb)) + 1, "0")
 
     def equivalents(self, prompt: str) -> list[str]:
-        """a + b = b + a: the swapped problem has the same answer."""
+        """Problems with this one's sum, written from its text alone: b + a, and the problem with each
+        column's two digits moved into one operand (9 at most, the rest in the other), in both orders.
+        A column's digit sum is unchanged, so every carry is the same and the model still has to make
+        it; but the other operand keeps only the columns that sum to 10 or more, so it is often much
+        shorter. Why: a model that has just learnt a level solves a short operand beside the long one
+        long before two long ones (measured on one seed's champion at level 7: 1..4 + 7 digits 0.87-0.93,
+        6 + 7 digits 0.18; the 6 + 7 and 7 + 7 problems whose moved form has a 1..4-digit operand, 0.89-0.97).
+        The moves use only the one-digit sums, which every seed's ground truth holds (all 1 + 1 problems
+        are level 1). A moved form is listed only when its short operand is shorter than the problem's."""
         ra, rb = prompt.rstrip("=").split("+")
-        return [f"{rb}+{ra}="] if ra != rb else []
+        forms = [f"{rb}+{ra}="] if ra != rb else []
+        width = max(len(ra), len(rb))
+        sums = [int(x) + int(y) for x, y in zip(ra.ljust(width, "0"), rb.ljust(width, "0"))]
+        full = "".join(str(min(9, s)) for s in sums)
+        rest = "".join(str(s - min(9, s)) for s in sums).rstrip("0") or "0"
+        if len(rest) < min(len(ra), len(rb)):
+            forms += [f"{full}+{rest}=", f"{rest}+{full}="]
+        return forms
 
     def stratum(self, prompt: str) -> str:
         """The operand lengths, shorter first: a 7-digit plus a 7-digit number is much harder for a

@@ -69,10 +69,28 @@ def test_consistency_judge_requires_the_swapped_problem_to_agree(adder):
     assert sum(kept) >= 0.8 * len(prompts)
 
 
-def test_addition_equivalents_swap_the_operands():
-    assert TASK.equivalents("321+54=") == ["54+321="]
-    assert TASK.equivalents("12+12=") == []
-    assert TASK.solve("54+321=") == TASK.solve("321+54=")
+def test_addition_equivalents_swap_the_operands_and_move_each_column_into_one_operand():
+    # 123 + 45: no column reaches 10, so everything moves into one operand: 168 + 0 (reversed "861", "0")
+    assert TASK.equivalents("321+54=") == ["54+321=", "861+0=", "0+861="]
+    # 1,876 + 5,432: columns (units first) 8, 10, 12, 6 -> 6,998 + 310 (reversed "8996", "013")
+    assert TASK.equivalents("6781+2345=") == ["2345+6781=", "8996+013=", "013+8996="]
+    assert TASK.equivalents("12+12=") == ["24+0=", "0+24="]  # the same operand twice: no swap, but 42 + 0
+    # 9,876 + 5,432 and 9 + 99: the top column reaches 10, so the moved form's operand is no shorter: not listed
+    assert TASK.equivalents("6789+2345=") == ["2345+6789="]
+    assert TASK.equivalents("9+99=") == ["99+9="]
+
+
+def test_addition_equivalents_have_the_same_answer_and_a_shorter_operand():
+    problems = [p for level in range(1, 9) for p in TASK.sample(level, 200, random.Random(level))]
+    shorter = 0
+    for p in problems:
+        a, b = p.prompt.rstrip("=").split("+")
+        for form in TASK.equivalents(p.prompt):
+            assert TASK.solve(form) == p.answer and TASK.well_formed(form, p.answer), (p.prompt, form)
+            x, y = form.rstrip("=").split("+")
+            assert max(len(x), len(y)) == max(len(a), len(b)) and min(len(x), len(y)) <= min(len(a), len(b))
+            shorter += min(len(x), len(y)) < min(len(a), len(b))
+    assert shorter > len(problems) // 4  # the moved forms exist for many problems, not a corner case
 
 
 def test_committee_keeps_what_its_members_agree_on_and_reuses_them(adder, tmp_path):

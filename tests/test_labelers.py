@@ -10,6 +10,8 @@ ANSWERS = {
     "1+54321=": "643210",   # the same sum asked the other way round: right
     "12+34=": "460",        # right, and right again swapped
     "34+12=": "460",
+    "46+0=": "460",         # 12 + 34 with both columns moved into one operand: 46 + 0, both orders
+    "0+46=": "460",
     "5+5=": "01",           # no other form (a + a)
     "9+99=": "801",         # 9 + 99 = 108: right as posed, wrong (but well formed) swapped
     "99+9=": "810",
