@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from pipeline.judges import ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge
+from pipeline.judges import AnyOf, CommitteeJudge, ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge
 from pipeline.model import load
 from pipeline.sampling import greedy
 from tasks.addition import ReversedAddition
@@ -25,6 +25,32 @@ def test_none_keeps_all_and_oracle_keeps_exactly_the_correct():
     labels = ["30", "11"]
     assert NoJudge().keep(_input(prompts, labels)) == [True, True]
     assert OracleJudge().keep(_input(prompts, labels, truth)) == [True, False]
+
+
+class _Keeps(LengthJudge):
+    """A stand-in judge that keeps the listed prompts only."""
+
+    def __init__(self, *prompts):
+        self.prompts = set(prompts)
+
+    def keep(self, inp):
+        return [p in self.prompts for p in inp.prompts]
+
+
+def test_any_of_keeps_what_either_judge_keeps_and_passes_a_threshold_to_both():
+    prompts, labels = ["1+2=", "5+5=", "12+34="], ["30", "01", "460"]
+    assert AnyOf([_Keeps("1+2="), _Keeps("12+34=")]).keep(_input(prompts, labels)) == [True, False, True]
+    assert AnyOf([_Keeps(), _Keeps()]).keep(_input(prompts, labels)) == [False, False, False]
+    strict = AnyOf([ConsistencyJudge(min_confidence=0.9), LengthJudge(), CommitteeJudge(min_agreement=0.8)]).with_threshold(0.999)
+    assert [getattr(j, j.threshold_field) for j in strict.judges if j.threshold_field] == [0.999, 0.999]
+    assert strict.threshold == 0.999 and isinstance(strict.judges[1], LengthJudge)
+
+
+def test_any_of_refuses_a_judge_that_reads_the_truth():
+    with pytest.raises(ValueError, match="label-free"):
+        AnyOf([LengthJudge(), OracleJudge()])
+    with pytest.raises(ValueError):
+        AnyOf([])
 
 
 def test_noisy_oracle_flips_about_p_of_decisions():
