@@ -1,7 +1,7 @@
 """Consistency: the champion must agree with itself, and be sure of it. No ground truth.
 
 A label is kept when (1) it has the right shape, (2) on the problem and on every equivalent
-form of it (for addition, a + b and b + a) the champion gives each token of the label a
+form of it (for addition, b + a and the moved forms: tasks/addition.py) the champion gives each token of the label a
 probability of at least `min_confidence`. Above 0.5 that also means greedy decoding of every
 form reproduces the label (each token is the argmax), so agreement costs one teacher-forced
 pass per form instead of a generation. The two signals fail on different items (a model sure
