@@ -11,6 +11,12 @@ import random
 from tasks.base import Problem, Task, random_digits
 
 
+def _operands(prompt: str) -> tuple[str, str]:
+    """The two reversed operands of a prompt "a+b=", as written."""
+    ra, rb = prompt.rstrip("=").split("+")
+    return ra, rb
+
+
 class ReversedAddition(Task):
     alphabet = "0123456789+="
 
@@ -20,7 +26,7 @@ class ReversedAddition(Task):
         return Problem(prompt, self.solve(prompt), max(len(str(a)), len(str(b))))
 
     def solve(self, prompt: str) -> str:
-        ra, rb = prompt.rstrip("=").split("+")
+        ra, rb = _operands(prompt)
         total = int(ra[::-1]) + int(rb[::-1])
         return str(total)[::-1].ljust(max(len(ra), len(rb)) + 1, "0")
 
@@ -34,7 +40,7 @@ class ReversedAddition(Task):
         6 + 7 digits 0.18; the 6 + 7 and 7 + 7 problems whose moved form has a 1..4-digit operand, 0.89-0.97).
         The moves use only the one-digit sums, which every seed's ground truth holds (all 1 + 1 problems
         are level 1). A moved form is listed only when its short operand is shorter than the problem's."""
-        ra, rb = prompt.rstrip("=").split("+")
+        ra, rb = _operands(prompt)
         forms = [f"{rb}+{ra}="] if ra != rb else []
         width = max(len(ra), len(rb))
         sums = [int(x) + int(y) for x, y in zip(ra.ljust(width, "0"), rb.ljust(width, "0"))]
@@ -47,11 +53,11 @@ class ReversedAddition(Task):
     def stratum(self, prompt: str) -> str:
         """The operand lengths, shorter first: a 7-digit plus a 7-digit number is much harder for a
         length-generalising model than a 7-digit plus a 1-digit one, at the same level."""
-        ra, rb = prompt.rstrip("=").split("+")
+        ra, rb = _operands(prompt)
         return "{}x{}".format(*sorted((len(ra), len(rb))))
 
     def answer_length(self, prompt: str) -> int:
-        ra, rb = prompt.rstrip("=").split("+")
+        ra, rb = _operands(prompt)
         return max(len(ra), len(rb)) + 1
 
     def _pair(self, len_a: int, len_b: int, rng: random.Random) -> Problem:
