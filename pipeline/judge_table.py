@@ -3,6 +3,7 @@
     python -m pipeline.judge_table runs/default/<timestamp> [--gens 1 3] [--judges consistency majority committee learned]
     python -m pipeline.judge_table runs/default/<timestamp> --judges committee committee:min_agreement=0.8   # a variant: keys set on conf/judge/<name>.yaml
     python -m pipeline.judge_table runs/default/<timestamp> --labelers greedy equivalents   # every judge behind each labeler
+    python -m pipeline.judge_table runs/default/<timestamp> --recorded   # the run's own judge, as curate recorded it: nothing rerun
 
 For each chosen generation of a finished run, every judge decides on the candidates that generation's
 champion labelled (`gen_<k>/curate/judged`), given the champion and the earlier data the run had then.
@@ -11,7 +12,10 @@ round's top level (one past the frontier: a round also labels the frontier level
 right and kept) and on the stratum of two operands of that length (the hard problems), and the seconds each judge took,
 its own training included (each judge builds what it needs in a scratch folder of its own, kept across
 the chosen generations: a verifier trained once per run is paid for in the first generation that needs it).
-The true answers are read here only to measure the judges, never to decide anything.
+The true answers are read here only to measure the judges, never to decide anything. `--recorded` reads the same
+columns from each round's `curation.json` instead (curate counted them with the truth, as measured), so a run's judge
+can be read across every round in seconds; it has no recall per level or stratum (curate counts right labels among
+the kept ones only) and no seconds.
 """
 from __future__ import annotations
 
@@ -96,6 +100,26 @@ def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) 
     return rows
 
 
+def recorded(run: Path, gens: list[int]) -> list[dict[str, Any]]:
+    """The rows `compare` would give for the run's own judge and labeler, from what curate recorded of each round."""
+    cfg = OmegaConf.load(run / "run_config.yaml")
+    rows = []
+    for gen in gens:
+        c = read_json(run / f"gen_{gen}" / "curate" / "curation.json")
+        level = max(c["levels"])
+
+        def part(strata: list[dict[str, int]]) -> dict[str, Any]:
+            n, kept, right = (sum(s[k] for s in strata) for k in ("candidates", "kept", "kept_correct"))
+            return {"candidates": n, "kept": kept, "precision": right / kept if kept else None, "recall": None, "yield": kept / n if n else None}
+
+        top = [v for k, v in c["strata"].items() if str(level) in k.split("x")]
+        rows.append({"gen": gen, "level": level, "labeler": cfg.labeler._target_.rsplit(".", 1)[-1], "judge": f"{c['judge']} (recorded)",
+                     "label_accuracy": c["label_accuracy"], "candidates": c["candidates"], "kept": c["kept"], "precision": c["judge_precision"],
+                     "recall": c["judge_recall"], "yield": c["judge_yield"], "top": part(top), "hard": part([c["strata"].get(f"{level}x{level}", {
+                         "candidates": 0, "kept": 0, "kept_correct": 0})]), "seconds": None})
+    return rows
+
+
 def fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
 
@@ -103,7 +127,7 @@ def fmt(x: Any) -> str:
 def line(r: dict[str, Any]) -> str:
     t, h = r["top"], r["hard"]
     return (f"| {r['gen']} | {r['level']} | {r['labeler']} | {r['judge']} | {fmt(r['label_accuracy'])} | {fmt(r['precision'])} | {fmt(r['recall'])} | {fmt(r['yield'])} "
-            f"| {r['kept']} | {fmt(t['precision'])} | {t['kept']}/{t['candidates']} | {fmt(h['precision'])} | {fmt(h['yield'])} | {h['kept']}/{h['candidates']} | {r['seconds']} |")
+            f"| {r['kept']} | {fmt(t['precision'])} | {t['kept']}/{t['candidates']} | {fmt(h['precision'])} | {fmt(h['yield'])} | {h['kept']}/{h['candidates']} | {fmt(r['seconds'])} |")
 
 
 HEADER = ("| gen | level | labeler | judge | label accuracy | precision | recall | yield | kept | precision, level | kept, level | precision, two long operands "
@@ -116,9 +140,14 @@ def main() -> None:
     parser.add_argument("--gens", type=int, nargs="+", help="generations to compare (default: every one with a judged round)")
     parser.add_argument("--judges", nargs="+", default=["consistency", "majority", "committee", "learned"])
     parser.add_argument("--labelers", nargs="+", default=["greedy"], help="conf/labeler/ names: how the champion's answers become labels")
+    parser.add_argument("--recorded", action="store_true", help="the run's own judge on every round, from curate's records (nothing rerun)")
     args = parser.parse_args()
     gens = args.gens or sorted(int(p.parent.parent.name.split("_")[1]) for p in args.run.glob("gen_*/curate/judged") if p.parent.parent.name != "gen_0")
     print(HEADER)
+    if args.recorded:
+        rows = recorded(args.run, gens)
+        print("\n".join(map(line, rows)))
+        return  # the run's own record: nothing new to write into its folder
     rows = compare(args.run, gens, args.judges, args.labelers)
     write_json(args.run / "judge_table.json", rows)
     (args.run / "judge_table.md").write_text(HEADER + "\n" + "\n".join(map(line, rows)) + "\n")

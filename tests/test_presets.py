@@ -6,7 +6,8 @@ import json
 import pytest
 
 from pipeline.adder_check import champion_dir, uniform_accuracy
-from pipeline.judge_table import compare, judge_config, score
+from pipeline.data import load_rows
+from pipeline.judge_table import compare, judge_config, recorded, score
 from pipeline.loop import run_loop
 from pipeline.model import load
 from pipeline.validate import validate
@@ -62,6 +63,23 @@ def test_the_judge_table_replays_a_runs_round(gpu_run):
     hard = sum(v["candidates"] for k, v in judged["strata"].items() if k == f"{level}x{level}")
     assert by["none"]["hard"]["candidates"] == hard and 0 <= by["consistency"]["kept"] <= judged["candidates"]
     assert by["none"]["top"]["candidates"] == sum(v["candidates"] for k, v in judged["strata"].items() if str(level) in k.split("x"))
+
+
+def test_the_recorded_table_agrees_with_the_rounds_judged_rows(tmp_path):
+    """curation.json's strata (what --recorded reads) against the judged rows themselves, counted here; judge=none
+    keeps every label, right and wrong, so the counts and precisions are not trivially zero or one."""
+    run = tmp_path / "run"
+    run_loop(make_cfg(tmp_path, "judge=none", "loop.max_generations=1", "loop.stages=[weaknesses,curate,train,verify]"), run)
+    (row,) = recorded(run, [1])
+    judged = load_rows(run / "gen_1" / "curate" / "judged")[:]
+    level = max(judged["level"])
+    rows = list(zip(judged["prompt"], judged["level"], judged["kept"], judged["correct"]))
+    for part, where in (("top", lambda p, lv: lv == level), ("hard", lambda p, lv: all(len(x) == level for x in p[:-1].split("+")))):
+        mine = [(k, c) for p, lv, k, c in rows if where(p, lv)]
+        kept = [c for k, c in mine if k]
+        assert row[part]["candidates"] == len(mine) and row[part]["kept"] == len(kept) > 0
+        assert row[part]["precision"] == pytest.approx(sum(kept) / len(kept))
+    assert row["kept"] == sum(judged["kept"]) and row["level"] == level and 0 < row["top"]["precision"] < 1
 
 
 def test_a_judge_variant_sets_keys_on_its_config():
