@@ -161,13 +161,14 @@ def validate(cfg: DictConfig) -> None:
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as err:
         raise ConfigError(f"config cannot be resolved: {str(err).splitlines()[0]}") from None
-    for key, (test, allowed) in CHECKS:
-        value = OmegaConf.select(cfg, key, default=_MISSING)
-        if value is _MISSING:
-            continue
-        if not test(value):
-            shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-            raise ConfigError(f"config error: {key}={shown!r} is not allowed; it must be {allowed or _device_text()}")
+    for row, (test, allowed) in CHECKS:
+        for key in _judge_members(cfg, row):
+            value = OmegaConf.select(cfg, key, default=_MISSING)
+            if value is _MISSING:
+                continue
+            if not test(value):
+                shown = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+                raise ConfigError(f"config error: {key}={shown!r} is not allowed; it must be {allowed or _device_text()}")
     for keys, test, allowed in RELATIONS:
         if not test(cfg):
             raise ConfigError(f"config error: {keys} must be {allowed}")
@@ -177,6 +178,16 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"config error: {err}") from None
     _check_approve(cfg)
     _check_humans(cfg)
+
+
+def _judge_members(cfg: DictConfig, key: str) -> list[str]:
+    """`key`, and for a judge's key the same key on each judge a combining judge holds (any_of's `judges` list):
+    a member's bad setting would otherwise reach its constructor mid-run, unchecked."""
+    prefix = "stage.curate.judge."
+    members = OmegaConf.select(cfg, prefix + "judges", default=None)
+    if not key.startswith(prefix) or not OmegaConf.is_list(members):
+        return [key]
+    return [key, *(f"{prefix}judges.{i}.{key[len(prefix):]}" for i in range(len(members)))]
 
 
 def _check_approve(cfg: DictConfig) -> None:

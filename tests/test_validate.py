@@ -1,6 +1,7 @@
 """Config validation before any work, and safe instantiation of `_target_`s."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,9 +87,18 @@ def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
 
     cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"),
             make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=consistency"), make_cfg(tmp_path, "judge=learned"),
+            make_cfg(tmp_path, "judge=committee"),
             make_cfg(tmp_path, "executor=submitit", "executor.partition=x", "executor.folder=y", "executor.mem_gb=4")]
     missing = [key for key, _ in CHECKS if all(OmegaConf.select(c, key, default=None) is None and key != "recipe.judge_threshold" for c in cfgs)]
     assert missing == []
+
+
+@pytest.mark.parametrize("override, key", [("judge.judges.0.members=0", "stage.curate.judge.judges.0.members=0"),
+                                           ("judge.judges.1.min_confidence=1.5", "stage.curate.judge.judges.1.min_confidence=1.5")])
+def test_the_members_of_a_combining_judge_are_checked_like_the_judge_itself(tmp_path, override, key):
+    """any_of (the default) holds its judges in a list: a member's bad setting is refused before any work, by its path."""
+    with pytest.raises(ConfigError, match=re.escape(key) + " is not allowed"):
+        validate(make_cfg(tmp_path, override, experiment=None))
 
 
 def test_a_users_own_class_needs_the_allow_list(tmp_path):
