@@ -100,6 +100,13 @@ def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) 
     return rows
 
 
+def counted(strata: list[dict[str, int]]) -> dict[str, Any]:
+    """`score`'s columns from curate's per-stratum counts (candidates, kept, kept right) summed over `strata`;
+    no recall: curate does not count the right labels it dropped."""
+    n, kept, right = (sum(s[k] for s in strata) for k in ("candidates", "kept", "kept_correct"))
+    return {"candidates": n, "kept": kept, "precision": right / kept if kept else None, "recall": None, "yield": kept / n if n else None}
+
+
 def recorded(run: Path, gens: list[int]) -> list[dict[str, Any]]:
     """The rows `compare` would give for the run's own judge and labeler, from what curate recorded of each round."""
     cfg = OmegaConf.load(run / "run_config.yaml")
@@ -107,15 +114,10 @@ def recorded(run: Path, gens: list[int]) -> list[dict[str, Any]]:
     for gen in gens:
         c = read_json(run / f"gen_{gen}" / "curate" / "curation.json")
         level = max(c["levels"])
-
-        def part(strata: list[dict[str, int]]) -> dict[str, Any]:
-            n, kept, right = (sum(s[k] for s in strata) for k in ("candidates", "kept", "kept_correct"))
-            return {"candidates": n, "kept": kept, "precision": right / kept if kept else None, "recall": None, "yield": kept / n if n else None}
-
         top = [v for k, v in c["strata"].items() if str(level) in k.split("x")]
         rows.append({"gen": gen, "level": level, "labeler": cfg.labeler._target_.rsplit(".", 1)[-1], "judge": f"{c['judge']} (recorded)",
                      "label_accuracy": c["label_accuracy"], "candidates": c["candidates"], "kept": c["kept"], "precision": c["judge_precision"],
-                     "recall": c["judge_recall"], "yield": c["judge_yield"], "top": part(top), "hard": part([c["strata"].get(f"{level}x{level}", {
+                     "recall": c["judge_recall"], "yield": c["judge_yield"], "top": counted(top), "hard": counted([c["strata"].get(f"{level}x{level}", {
                          "candidates": 0, "kept": 0, "kept_correct": 0})]), "seconds": None})
     return rows
 
