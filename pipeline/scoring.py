@@ -5,7 +5,8 @@ A stage that measures a model per item (weaknesses, the pilots, the gate) asks i
 the label-free scorers read no answer at all and stand in for it where no human label may be read
 (`humans=none`): `self_consistency` counts an answer when the model gives it on the problem and on
 every equivalent form with every token at least `min_confidence` sure (the consistency judge's
-rule), `confidence` when it is that sure on the problem alone.
+rule), `confidence` when it is that sure on the problem alone, `split` when its answers to the
+problem's halves imply it (the split judge's rule; self-consistency where the task cannot cut).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from transformers import PreTrainedTokenizerFast
 
 from pipeline.judges.base import JudgeInput
 from pipeline.judges.consistency import ConsistencyJudge
+from pipeline.judges.split import SplitJudge
 from pipeline.sampling import confidence
 from tasks import Problem, Task
 
@@ -51,6 +53,18 @@ class SelfConsistency(Scorer):
 
     def __init__(self, min_confidence: float = 0.9) -> None:
         self.judge = ConsistencyJudge(min_confidence=min_confidence)
+
+    def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
+              answers: Sequence[str], check: Check | None) -> list[bool]:
+        return self.judge.keep(JudgeInput(task, [p.prompt for p in items], list(answers), model, tokenizer, seed=0))
+
+
+class SplitCheck(Scorer):
+    """Label-free: the model's answers to the problem's halves (problems of about half its length) imply
+    this answer, each of their tokens sure; self-consistency decides problems the task cannot cut."""
+
+    def __init__(self, min_confidence: float = 0.9) -> None:
+        self.judge = SplitJudge(min_confidence=min_confidence, uncut=ConsistencyJudge(min_confidence=min_confidence))
 
     def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
               answers: Sequence[str], check: Check | None) -> list[bool]:

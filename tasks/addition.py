@@ -50,6 +50,34 @@ class ReversedAddition(Task):
             forms += [f"{full}+{rest}=", f"{rest}+{full}="]
         return forms
 
+    def parts(self, prompt: str, answer: str) -> list[tuple[str, str]] | None:
+        """The problem cut between two columns into a low and a high problem, each about half as long: 1,234,567
+        + 7,654,321 cut below the thousands gives 567 + 321 and 1,234 + 7,654, and a right answer is the low
+        problem's sum in its low digits and the high problem's above. The cut is below the column nearest
+        the middle whose two digits sum to 8 or less, so no carry crosses it whatever comes from below (the
+        one-digit sums, as for the moved forms); the low operands lose their leading zeros. When only one
+        operand reaches above the cut, the high digits are that operand's own, with nothing to ask. Empty when
+        no column allows a cut; None when `answer` has the wrong shape or contradicts what needs no asking."""
+        if not self.well_formed(prompt, answer):
+            return None
+        ra, rb = _operands(prompt)
+        width = max(len(ra), len(rb))
+        column = [int(x) + int(y) for x, y in zip(ra.ljust(width, "0"), rb.ljust(width, "0"))]
+        cuts = sorted((max(k, width - k), k) for k in range(1, width) if column[k - 1] <= 8)
+        if not cuts:
+            return []
+        k = cuts[0][1]
+        la, lb = ra[:k].rstrip("0") or "0", rb[:k].rstrip("0") or "0"
+        low = int(answer[:k][::-1])
+        n = max(len(la), len(lb)) + 1
+        if len(str(low)) > n:  # more than the low operands can sum to
+            return None
+        out = [(f"{la}+{lb}=", str(low)[::-1].ljust(n, "0"))]
+        ha, hb = ra[k:], rb[k:]
+        if ha and hb:
+            return out + [(f"{ha}+{hb}=", answer[k:])]
+        return out if answer[k:] == (ha or hb).ljust(width + 1 - k, "0") else None
+
     def stratum(self, prompt: str) -> str:
         """The operand lengths, shorter first: a 7-digit plus a 7-digit number is much harder for a
         length-generalising model than a 7-digit plus a 1-digit one, at the same level."""

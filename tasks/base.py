@@ -63,6 +63,13 @@ class Task(ABC):
         """Other prompts that must have the same answer (a symmetry of the task); none by default."""
         return []
 
+    def parts(self, prompt: str, answer: str) -> list[tuple[str, str]] | None:
+        """Shorter problems, each with the answer that `answer` implies for it, such that `answer` is right
+        exactly when every implied answer is: a check of `answer` by easier problems. Empty when the
+        problem cannot be cut (the default: a task without this structure); None when `answer` already
+        contradicts what the cut knows. Read off the prompt and the answer alone."""
+        return []
+
     @abstractmethod
     def answer_length(self, prompt: str) -> int:
         """How many characters a correct answer to `prompt` has, read off the prompt alone."""

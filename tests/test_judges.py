@@ -3,9 +3,10 @@ import random
 import pytest
 import torch
 
-from pipeline.judges import AnyOf, CommitteeJudge, ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge
+from pipeline.judges import AnyOf, CommitteeJudge, ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge, SplitJudge
 from pipeline.model import load
 from pipeline.sampling import greedy
+from pipeline.scoring import SplitCheck
 from tasks.addition import ReversedAddition
 
 TASK = ReversedAddition()
@@ -17,7 +18,7 @@ def _input(prompts, labels, truth=None, model=None, tok=None):
 
 def test_only_oracles_declare_ground_truth():
     assert OracleJudge.reads_ground_truth and NoisyOracleJudge.reads_ground_truth
-    assert not any(j.reads_ground_truth for j in (NoJudge, LengthJudge, MajorityJudge, ConsistencyJudge))
+    assert not any(j.reads_ground_truth for j in (NoJudge, LengthJudge, MajorityJudge, ConsistencyJudge, SplitJudge))
 
 
 def test_none_keeps_all_and_oracle_keeps_exactly_the_correct():
@@ -117,6 +118,71 @@ def test_addition_equivalents_have_the_same_answer_and_a_shorter_operand():
             assert max(len(x), len(y)) == max(len(a), len(b)) and min(len(x), len(y)) <= min(len(a), len(b))
             shorter += min(len(x), len(y)) < min(len(a), len(b))
     assert shorter > len(problems) // 4  # the moved forms exist for many problems, not a corner case
+
+
+def test_addition_parts_cut_where_no_carry_crosses():
+    # 1,234,567 + 7,654,321: every column sums to 8, so the cut nearest the middle: 567 + 321 = 888 below it,
+    # 1,234 + 7,654 = 8,888 above it (reversed, zero-padded to one digit more than the longer operand)
+    assert TASK.parts("7654321+1234567=", "88888880") == [("765+123=", "8880"), ("4321+4567=", "88880")]
+    # 1,234 + 5: the units column sums to 9, so the cut is above the tens: 34 + 5 below, and above it only
+    # 1,234's own digits, with nothing to ask; a label that changes them is refused outright
+    assert TASK.parts("4321+5=", "93210") == [("43+5=", "930")]
+    assert TASK.parts("4321+5=", "93220") is None
+    # the low operands lose the zeros the cut leaves on top: 4,007 + 3,001 cut below the hundreds: 7 + 1, 40 + 30
+    assert TASK.parts("7004+1003=", "80070") == [("7+1=", "80"), ("04+03=", "070")]
+    assert TASK.parts("9+9=", "81") == []  # one column: nothing shorter to ask
+    assert TASK.parts("99+99=", "891") == []  # every column carries: no cut is safe
+    assert TASK.parts("12+34=", "46") is None  # the wrong length
+
+
+def test_addition_parts_hold_for_the_right_answer_and_expose_a_wrong_digit():
+    rng = random.Random(5)
+    problems = [p for level in range(2, 11) for p in TASK.sample(level, 150, rng)]
+    split = 0
+    for p in problems:
+        parts = TASK.parts(p.prompt, p.answer)
+        assert parts is not None  # the right answer is never refuted
+        if not parts:
+            continue
+        split += 1
+        width = max(map(len, p.prompt.rstrip("=").split("+")))
+        for prompt, implied in parts:
+            assert TASK.solve(prompt) == implied, (p.prompt, prompt)
+            assert max(map(len, prompt.rstrip("=").split("+"))) < width
+        i = rng.randrange(len(p.answer))
+        wrong = p.answer[:i] + str((int(p.answer[i]) + rng.randrange(1, 10)) % 10) + p.answer[i + 1:]
+        wrong_parts = TASK.parts(p.prompt, wrong)
+        assert wrong_parts is None or any(TASK.solve(q) != a for q, a in wrong_parts), (p.prompt, wrong)
+        assert wrong_parts is None or len(wrong_parts) == len(parts)  # the cut is the prompt's, not the answer's
+    assert split > 0.8 * len(problems)
+
+
+def test_split_judge_keeps_right_labels_and_drops_wrong_ones_through_easier_problems(adder):
+    """The adder knows 1-digit sums only; 2-digit problems cut into 1-digit ones, so it can vouch for their labels."""
+    model, tok = load(adder)
+    problems = [p for p in TASK.sample(2, 200, random.Random(4)) if TASK.parts(p.prompt, p.answer)]
+    right = [p.answer for p in problems]
+    wrong = [a[:-2] + str((int(a[-2]) + 1) % 10) + a[-1] for a in right]  # the tens digit off by one, as a wrong carry gives
+    prompts = [p.prompt for p in problems]
+    judge = SplitJudge(min_confidence=0.5)  # the tiny adder is right on 1-digit sums but only 0.89-0.96 sure of them
+    assert sum(judge.keep(_input(prompts, right, model=model, tok=tok))) >= 0.9 * len(problems)
+    assert not any(judge.keep(_input(prompts, wrong, model=model, tok=tok)))
+    with pytest.raises(ValueError, match="min_confidence"):
+        SplitJudge(min_confidence=1.5)
+
+
+def test_split_scorer_leaves_problems_without_a_cut_to_self_consistency(adder):
+    """A gate scoring every level needs a verdict on 1-digit problems too, which cannot be cut."""
+    model, tok = load(adder)
+    items = TASK.sample(1, 60, random.Random(6)) + TASK.sample(2, 60, random.Random(7))
+    right = [p.answer for p in items]
+    wrong = [a[:-2] + str((int(a[-2]) + 1) % 10) + a[-1] for a in right]
+    scorer = SplitCheck(min_confidence=0.5)
+    scored = scorer.score(model, tok, TASK, items, right, None)
+    assert sum(scored[:60]) >= 54  # 1-digit problems: no cut, scored by self-consistency, which the adder passes
+    cut = [s for s, p in zip(scored[60:], items[60:]) if TASK.parts(p.prompt, p.answer)]
+    assert len(cut) >= 20 and all(cut)  # 2-digit problems the adder never learnt, vouched for by their 1-digit halves
+    assert not any(scorer.score(model, tok, TASK, items, wrong, None))
 
 
 def test_committee_keeps_what_its_members_agree_on_and_reuses_them(adder, tmp_path):
