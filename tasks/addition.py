@@ -57,8 +57,8 @@ class ReversedAddition(Task):
         the middle whose two digits sum to 8 or less, so no carry crosses it whatever comes from below (the
         one-digit sums, as for the moved forms); the low operands lose their leading zeros. When only one
         operand reaches above the cut, the high digits are that operand's own, with nothing to ask. Empty when
-        no column allows a cut; None when `answer` has the wrong shape or contradicts what needs no asking."""
-        if not self.well_formed(prompt, answer):
+        no column allows a cut; None when `answer` is not a number of the right length or contradicts what needs no asking."""
+        if not (self.well_formed(prompt, answer) and answer.isdigit()):
             return None
         ra, rb = _operands(prompt)
         width = max(len(ra), len(rb))

@@ -133,6 +133,7 @@ def test_addition_parts_cut_where_no_carry_crosses():
     assert TASK.parts("9+9=", "81") == []  # one column: nothing shorter to ask
     assert TASK.parts("99+99=", "891") == []  # every column carries: no cut is safe
     assert TASK.parts("12+34=", "46") is None  # the wrong length
+    assert TASK.parts("12+34=", "46=") is None  # the right length, but not a number (a model may answer anything)
 
 
 def test_addition_parts_hold_for_the_right_answer_and_expose_a_wrong_digit():
