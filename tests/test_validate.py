@@ -96,9 +96,9 @@ def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
 @pytest.mark.parametrize("override, key", [("judge.judges.0.members=0", "stage.curate.judge.judges.0.members=0"),
                                            ("judge.judges.1.min_confidence=1.5", "stage.curate.judge.judges.1.min_confidence=1.5")])
 def test_the_members_of_a_combining_judge_are_checked_like_the_judge_itself(tmp_path, override, key):
-    """any_of (the default) holds its judges in a list: a member's bad setting is refused before any work, by its path."""
+    """any_of holds its judges in a list: a member's bad setting is refused before any work, by its path."""
     with pytest.raises(ConfigError, match=re.escape(key) + " is not allowed"):
-        validate(make_cfg(tmp_path, override, experiment=None))
+        validate(make_cfg(tmp_path, "judge=any_of", override, experiment=None))
 
 
 def test_a_users_own_class_needs_the_allow_list(tmp_path):
