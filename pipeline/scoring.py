@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from pipeline.judges.base import JudgeInput
+from pipeline.judges.base import Judge, JudgeInput
 from pipeline.judges.consistency import ConsistencyJudge
 from pipeline.judges.split import SplitJudge
 from pipeline.sampling import confidence
@@ -48,27 +48,29 @@ class TrueAnswers(Scorer):
         return check(items, answers)
 
 
-class SelfConsistency(Scorer):
-    """Label-free: the model gives the answer on every equivalent form (a + b and b + a), each token sure."""
+class JudgedScorer(Scorer):
+    """Label-free: an answer counts as right when a label-free judge would keep it as a training label."""
+
+    judge: Judge
+
+    def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
+              answers: Sequence[str], check: Check | None) -> list[bool]:
+        return self.judge.keep(JudgeInput(task, [p.prompt for p in items], list(answers), model, tokenizer, seed=0))
+
+
+class SelfConsistency(JudgedScorer):
+    """The model gives the answer on every equivalent form (a + b and b + a), each token sure."""
 
     def __init__(self, min_confidence: float = 0.9) -> None:
         self.judge = ConsistencyJudge(min_confidence=min_confidence)
 
-    def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
-              answers: Sequence[str], check: Check | None) -> list[bool]:
-        return self.judge.keep(JudgeInput(task, [p.prompt for p in items], list(answers), model, tokenizer, seed=0))
 
-
-class SplitCheck(Scorer):
-    """Label-free: the model's answers to the problem's halves (problems of about half its length) imply
-    this answer, each of their tokens sure; self-consistency decides problems the task cannot cut."""
+class SplitCheck(JudgedScorer):
+    """The model's answers to the problem's halves (problems of about half its length) imply this answer,
+    each of their tokens sure; self-consistency decides problems the task cannot cut."""
 
     def __init__(self, min_confidence: float = 0.9) -> None:
         self.judge = SplitJudge(min_confidence=min_confidence, uncut=ConsistencyJudge(min_confidence=min_confidence))
-
-    def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
-              answers: Sequence[str], check: Check | None) -> list[bool]:
-        return self.judge.keep(JudgeInput(task, [p.prompt for p in items], list(answers), model, tokenizer, seed=0))
 
 
 class Confidence(Scorer):

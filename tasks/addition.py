@@ -63,10 +63,9 @@ class ReversedAddition(Task):
         ra, rb = _operands(prompt)
         width = max(len(ra), len(rb))
         column = [int(x) + int(y) for x, y in zip(ra.ljust(width, "0"), rb.ljust(width, "0"))]
-        cuts = sorted((max(k, width - k), k) for k in range(1, width) if column[k - 1] <= 8)
-        if not cuts:
+        k = min((k for k in range(1, width) if column[k - 1] <= 8), key=lambda k: max(k, width - k), default=None)
+        if k is None:
             return []
-        k = cuts[0][1]
         la, lb = ra[:k].rstrip("0") or "0", rb[:k].rstrip("0") or "0"
         low = int(answer[:k][::-1])
         n = max(len(la), len(lb)) + 1

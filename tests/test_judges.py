@@ -158,12 +158,17 @@ def test_addition_parts_hold_for_the_right_answer_and_expose_a_wrong_digit():
     assert split > 0.8 * len(problems)
 
 
+def _tens_off_by_one(answer: str) -> str:
+    """A 1- or 2-digit problem's answer with its tens digit off by one, as a wrong carry gives."""
+    return answer[:-2] + str((int(answer[-2]) + 1) % 10) + answer[-1]
+
+
 def test_split_judge_keeps_right_labels_and_drops_wrong_ones_through_easier_problems(adder):
     """The adder knows 1-digit sums only; 2-digit problems cut into 1-digit ones, so it can vouch for their labels."""
     model, tok = load(adder)
     problems = [p for p in TASK.sample(2, 200, random.Random(4)) if TASK.parts(p.prompt, p.answer)]
     right = [p.answer for p in problems]
-    wrong = [a[:-2] + str((int(a[-2]) + 1) % 10) + a[-1] for a in right]  # the tens digit off by one, as a wrong carry gives
+    wrong = [_tens_off_by_one(a) for a in right]
     prompts = [p.prompt for p in problems]
     judge = SplitJudge(min_confidence=0.5)  # the tiny adder is right on 1-digit sums but only 0.89-0.96 sure of them
     assert sum(judge.keep(_input(prompts, right, model=model, tok=tok))) >= 0.9 * len(problems)
@@ -177,7 +182,7 @@ def test_split_scorer_leaves_problems_without_a_cut_to_self_consistency(adder):
     model, tok = load(adder)
     items = TASK.sample(1, 60, random.Random(6)) + TASK.sample(2, 60, random.Random(7))
     right = [p.answer for p in items]
-    wrong = [a[:-2] + str((int(a[-2]) + 1) % 10) + a[-1] for a in right]
+    wrong = [_tens_off_by_one(a) for a in right]
     scorer = SplitCheck(min_confidence=0.5)
     scored = scorer.score(model, tok, TASK, items, right, None)
     assert sum(scored[:60]) >= 54  # 1-digit problems: no cut, scored by self-consistency, which the adder passes
