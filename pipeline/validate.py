@@ -102,7 +102,7 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("model.hidden", at_least(1)), ("model.layers", at_least(1)), ("model.heads", at_least(1)),
     ("seed_model.levels", at_least(1)), ("seed_model.n_problems", at_least(1)), ("seed_model.max_steps", at_least(1)),
     ("seed_model.batch_size", at_least(1)), ("seed_model.lr", positive()), ("seed_model.warmup", at_least(0)),
-    ("seed_model.mastered", within(0, 1, lo_open=True)), ("seed_model.check_items", at_least(1)),
+    ("seed_model.settle", within(0, 1, lo_open=True)), ("seed_model.mastered", within(0, 1, lo_open=True)), ("seed_model.check_items", at_least(1)),
     ("recipe.warm_start", flag()),
     ("recipe.hidden", at_least(1)), ("recipe.layers", at_least(1)), ("recipe.heads", at_least(1)),
     ("recipe.steps", at_least(1)), ("recipe.batch_size", at_least(1)), ("recipe.lr", positive()), ("recipe.warmup", at_least(0)),
@@ -150,6 +150,7 @@ RELATIONS: list[tuple[str, Callable[[DictConfig], bool], str]] = [
     ("model.hidden % model.heads", lambda c: c.model.hidden % c.model.heads == 0, "0 (heads must divide hidden)"),
     ("recipe.hidden % recipe.heads", lambda c: c.recipe.hidden % c.recipe.heads == 0, "0 (heads must divide hidden)"),
     ("seed_model.levels", lambda c: c.seed_model.levels < c.eval.max_level, "< eval.max_level (the gate needs a level past the seed's)"),
+    ("seed_model.settle", lambda c: c.seed_model.settle <= c.seed_model.mastered, "<= seed_model.mastered (the decay starts before mastery)"),
     ("stage.experiment.checkpoints", lambda c: "experiment" not in c.stage or c.stage.experiment.checkpoints <= c.stage.experiment.steps,
      "<= stage.experiment.steps"),
 ]

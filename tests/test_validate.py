@@ -50,6 +50,7 @@ class EchoStage(Stage):
     ("stage.experiment.seeds=[0]", "stage.experiment.seeds=[0] is not allowed; it must be a list of >= 2 values"),
     ("model.heads=3", "model.hidden % model.heads must be 0"),
     ("seed_model.levels=5", "seed_model.levels must be < eval.max_level"),  # tiny: max_level 5
+    ("seed_model.settle=0.995", "seed_model.settle must be <= seed_model.mastered"),
     ("stage.train._target_=os.system", "stage.train._target_=os.system is not allowed: targets must be classes in pipeline., tasks."),
     ("stage.verify.gate._target_=os.system", "stage.verify.gate._target_=os.system is not allowed"),
     ("stage.train._target_=pipeline.loop.shutil.rmtree", "resolves to shutil.rmtree, not a class of pipeline, tasks"),
