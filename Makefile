@@ -11,7 +11,7 @@ ARGS ?=
 # (the four-stage loop and fewer generations keep the sweep affordable on a CPU)
 REGIMES ?= improve,upper_bound,plateau,collapse,no_humans
 SEEDS ?= 0,1,2
-REGIMES_ARGS ?= 'loop.stages=[weaknesses,curate,train,verify]' loop.max_generations=6
+REGIMES_ARGS ?= 'loop.stages=[weaknesses,curate,train,verify]' loop.max_generations=3
 SWEEP := $(or $(RUN),runs/regimes/$(shell date +%Y-%m-%d_%H-%M-%S))
 
 help: ## list the targets

@@ -30,7 +30,7 @@ from tests.test_gate import CHAMPION, correct_up_to, ladder
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("improve", "upper_bound", "plateau", "collapse", "no_humans")
 #: what `make regimes` adds to every preset (the four-stage loop, fewer generations)
-SWEEP = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=6")
+SWEEP = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=3")
 
 
 def test_always_promote_promotes_a_worse_successor_and_keeps_what_the_gate_measured():
