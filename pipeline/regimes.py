@@ -51,6 +51,7 @@ class Run:
     mastered: list[float]
     past: list[float]
     promotions: int
+    rejections: int  # successors the gate turned down (a blocked or failed generation has none to turn down)
 
 
 def load_run(folder: Path) -> Run:
@@ -70,7 +71,7 @@ def load_run(folder: Path) -> Run:
         mastered.append(acc.get(level, 0.0))
         past.append(acc.get(level + 1, 0.0))
     return Run(folder, str(cfg.name), int(cfg.seed), summary["stop_reason"] is not None, level, frontier, mastered, past,
-               sum(g["promoted"] for g in summary["generations"]))
+               sum(g["promoted"] for g in summary["generations"]), sum(g["status"] == "rejected" for g in summary["generations"]))
 
 
 def find_runs(root: Path) -> tuple[list[Run], list[Path]]:
@@ -129,6 +130,7 @@ def regime_row(runs: list[Run]) -> dict[str, Any]:
         "final_frontier": final,
         "final_per_seed": [r.frontier[-1] for r in runs],
         "promotions": [r.promotions for r in runs],
+        "rejections": [r.rejections for r in runs],
         "mastered_seed": float(np.mean([r.mastered[0] for r in runs])),
         "mastered_end": float(np.mean([r.mastered[-1] for r in runs])),
         "mastered_change": change,
@@ -178,15 +180,15 @@ def plot(groups: dict[str, list[Run]], path: Path) -> None:
 def markdown(root: Path, groups: dict[str, list[Run]], waiting: list[Path]) -> str:
     ci = lambda m: f"{m[0]:.2f} [{m[1]:.2f}, {m[2]:.2f}]"  # noqa: E731
     lines = [f"# Regimes: `{root.name}`", "", "![regimes](regimes.png)", "", caption(groups), "",
-             "| regime | seeds (finished) | seed frontier | final true frontier, mean [95% CI] | per seed | promotions, mean (per seed) | "
+             "| regime | seeds (finished) | seed frontier | final true frontier, mean [95% CI] | per seed | promotions, mean (per seed) | gate rejections (per seed) | "
              "mastered level: seed -> end | change [95% CI] | trend | seeds down >= 20 points |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, runs in groups.items():
         row = regime_row(runs)
         lines.append(
             f"| {name} | {', '.join(map(str, row['seeds']))} ({row['finished']}/{len(runs)}) | {', '.join(map(str, row['seed_frontier']))} | "
             f"{ci(row['final_frontier'])} | {', '.join(map(str, row['final_per_seed']))} | "
-            f"{np.mean(row['promotions']):.1f} ({', '.join(map(str, row['promotions']))}) | "
+            f"{np.mean(row['promotions']):.1f} ({', '.join(map(str, row['promotions']))}) | {', '.join(map(str, row['rejections']))} | "
             f"level {'/'.join(map(str, row['level']))}: {row['mastered_seed']:.2f} -> {row['mastered_end']:.2f} | {ci(row['mastered_change'])} | "
             f"{row['mastered_trend']} | {row['fell']}/{len(runs)} |")
     unfinished = [r.folder for runs in groups.values() for r in runs if not r.finished]

@@ -114,7 +114,7 @@ def fake_run(folder, name: str, seed: int, gens: list[tuple[bool, int, dict[int,
     (promoted, the loop's frontier, the successor's true accuracy per level)."""
     folder.mkdir(parents=True)
     (folder / "run_config.yaml").write_text(OmegaConf.to_yaml({"name": name, "seed": seed}))
-    records = [{"generation": i + 1, "promoted": promoted, "frontier": front, "per_level_accuracy": acc,
+    records = [{"generation": i + 1, "promoted": promoted, "status": "promoted" if promoted else "rejected", "frontier": front, "per_level_accuracy": acc,
                 "true_frontier": None if true_frontiers is None else true_frontiers[i]} for i, (promoted, front, acc) in enumerate(gens)]
     write_json(folder / "summary.json", {"seed_frontier": 5, "seed_true_frontier": 5, "seed_levels": 5, "seed_per_level_accuracy": seed_acc,
                                          "stop_reason": "max_generations reached" if finished else None, "generations": records})
@@ -143,7 +143,7 @@ def test_the_table_reports_a_falling_mastered_level_and_a_rising_frontier_with_i
     assert collapse["mastered_end"] == pytest.approx((0.5 + 0.4 + 0.3) / 3) and collapse["mastered_seed"] == 1.0
     text = (tmp_path / "regimes.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith("| collapse |"))
-    assert "falls" in row and "3/3 |" in row and "0, 1, 2 (3/3)" in row
+    assert "falls" in row and "3/3 |" in row and "0, 1, 2 (3/3)" in row and "| 2.0 (2, 2, 2) | 0, 0, 0 |" in row
     assert "N seeds per regime: improve 3, collapse 3" in text and "bootstrap" in text
 
 
@@ -151,7 +151,7 @@ def test_a_rejected_successor_leaves_the_champions_accuracy_and_the_audits_front
     # the label-free gate thought the frontier 8; the shadow audit found 5; the rejected successor had forgotten level 5
     fake_run(tmp_path / "a", "plateau", 0, [(True, 8, {5: 1.0, 6: 0.6}), (False, 8, {5: 0.0, 6: 0.0})], SEED_ACC, true_frontiers=[5, 5])
     (run,) = report(tmp_path)["plateau"]
-    assert run.frontier == [5, 5, 5] and run.mastered == [1.0, 1.0, 1.0] and run.past == [0.5, 0.6, 0.6] and run.promotions == 1
+    assert run.frontier == [5, 5, 5] and run.mastered == [1.0, 1.0, 1.0] and run.past == [0.5, 0.6, 0.6] and run.promotions == run.rejections == 1
 
 
 def test_a_partly_finished_sweep_is_reported_as_far_as_it_got(tmp_path):
@@ -188,11 +188,12 @@ TINY = ("logger=none", "seed_model.levels=2", "seed_model.n_problems=500", "seed
         "stage.curate.n_problems=200", "stage.verify.gate.min_items=5", "loop.max_generations=2", "'loop.stages=[weaknesses,curate,train,verify]'")
 
 
-def _make_regimes(sweep: Path, *variables: str) -> subprocess.CompletedProcess:
-    """`make regimes` in this test's virtual environment (READY= skips the set-up: the tests already run in it)."""
+def _make_regimes(sweep: Path, *variables: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`make regimes` in this test's virtual environment (READY= skips the set-up: the tests already run in it).
+    The timeout stops a sweep that ignored its sizes, which would run for hours."""
     venv = Path(sys.executable).parent.parent
     return subprocess.run(["make", "regimes", f"VENV={venv}", "READY=", f"RUN={sweep}", *variables], cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)  # a sweep that ignored the tiny sizes would run for hours
+                          timeout=timeout)
 
 
 def _started(run: Path, since: int) -> list[tuple[int, str]]:
