@@ -88,7 +88,8 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
         stats.update(steps=done + more["steps"], seconds=round(stats["seconds"] + more["seconds"], 2), flops=stats["flops"] + more["flops"],
                      final_loss=more["final_loss"], curve=stats["curve"] + [{**c, "step": done + c["step"]} for c in more["curve"]])
         reaches(sm.mastered)(stats["steps"])  # where the second decay left it
-    stats.update(levels=sm.levels, checks=checks, settled_at=next((c["step"] for c in checks if min(c["accuracy"].values()) >= sm.settle), None),
+    settled = (c["step"] for c in checks if c["step"] < done and min(c["accuracy"].values()) >= sm.settle)  # at the peak: the first round's checks
+    stats.update(levels=sm.levels, checks=checks, settled_at=next(settled, None),
                  mastered=min(checks[-1]["accuracy"].values()) >= sm.mastered)
     write_json(ctx.out("train") / "train.json", stats)
     return stats

@@ -44,3 +44,9 @@ def test_a_seed_the_decay_left_unmastered_holds_the_peak_again_until_it_is_maste
 def test_a_seed_never_mastered_stops_at_the_cap_and_says_so(tmp_path, monkeypatch):
     stats = _seed(tmp_path, monkeypatch, [0.5] * 30, "seed_model.max_steps=700")
     assert stats["steps"] == 700 and stats["settled_at"] is None and not stats["mastered"]
+
+
+def test_a_seed_the_caps_decay_taught_has_no_settled_step_but_is_mastered(tmp_path, monkeypatch):
+    stats = _seed(tmp_path, monkeypatch, [0.5] * 4 + [1.0], "seed_model.max_steps=700")  # checks at 100..400, then after the cap's decay
+    assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400, 700]
+    assert stats["steps"] == 700 and stats["settled_at"] is None and stats["mastered"]
