@@ -188,12 +188,11 @@ TINY = ("logger=none", "seed_model.levels=2", "seed_model.n_problems=500", "seed
         "stage.curate.n_problems=200", "stage.verify.gate.min_items=5", "loop.max_generations=2", "'loop.stages=[weaknesses,curate,train,verify]'")
 
 
-def _make_regimes(sweep: Path, *variables: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """`make regimes` in this test's virtual environment (READY= skips the set-up: the tests already run in it).
-    The timeout stops a sweep that ignored its sizes, which would run for hours."""
+def _make_regimes(sweep: Path, *variables: str) -> subprocess.CompletedProcess:
+    """`make regimes` in this test's virtual environment (READY= skips the set-up: the tests already run in it)."""
     venv = Path(sys.executable).parent.parent
     return subprocess.run(["make", "regimes", f"VENV={venv}", "READY=", f"RUN={sweep}", *variables], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=900)  # a sweep that ignored the tiny sizes would run for hours
 
 
 def _started(run: Path, since: int) -> list[tuple[int, str]]:
