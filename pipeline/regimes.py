@@ -8,7 +8,8 @@ or killed), so the report can be rebuilt at any time. Runs are grouped into regi
 
 Three measures of the champion (the model the loop holds) after each generation, 0 being the seed: its
 true frontier (the shadow audit's where the run recorded it: under humans=none the loop's own frontier is
-an estimate), its true accuracy on the level the seed was trained up to and mastered, and one level past
+an estimate), its lowest true accuracy over the levels the seed was trained on and mastered (1..N: replacing
+data makes a model forget the shortest problems first, while level N stays in every round), and one level past
 it. Every seed is a thin line, the mean over seeds bold with a 95% percentile bootstrap band over seeds
 (Agarwal et al. 2021); three seeds is a minimum, not a proof. A finished run that stopped early keeps its
 last champion to the end of the figure; an unfinished one is drawn as far as it got.
@@ -34,7 +35,7 @@ from pipeline.rundir import read_json, write_text  # noqa: E402
 #: the issue's regimes first, in this order (colours follow it); any other run name after them
 ORDER = ("upper_bound", "improve", "no_humans", "plateau", "collapse")
 RESAMPLES = 10_000
-FALL = 0.20  # the collapse criterion: the mastered level ends this far below the seed's accuracy
+FALL = 0.20  # the collapse criterion: the worst mastered level ends this far below the seed's accuracy there
 MEASURES = ("frontier", "mastered", "past")
 
 
@@ -46,12 +47,17 @@ class Run:
     regime: str
     seed: int
     finished: bool
-    level: int  # the level the seed was trained up to (its mastered level)
+    level: int  # the level the seed was trained up to (it mastered 1..level)
     frontier: list[int]
     mastered: list[float]
     past: list[float]
     promotions: int
     rejections: int  # successors the gate turned down (a blocked or failed generation has none to turn down)
+
+
+def _lowest(acc: dict[int, float], level: int) -> float:
+    """The champion's worst accuracy over the levels 1..`level` it was scored on."""
+    return min((v for lv, v in acc.items() if lv <= level), default=0.0)
 
 
 def load_run(folder: Path) -> Run:
@@ -63,12 +69,12 @@ def load_run(folder: Path) -> Run:
     acc = {int(k): v for k, v in summary["seed_per_level_accuracy"].items()}
     seed_true = summary.get("seed_true_frontier")
     frontier = [summary["seed_frontier"] if seed_true is None else seed_true]
-    mastered, past = [acc.get(level, 0.0)], [acc.get(level + 1, 0.0)]
+    mastered, past = [_lowest(acc, level)], [acc.get(level + 1, 0.0)]
     for g in summary["generations"]:
         if g["promoted"]:
             acc = {int(k): v for k, v in g["per_level_accuracy"].items()}
         frontier.append(g["frontier"] if g.get("true_frontier") is None else g["true_frontier"])
-        mastered.append(acc.get(level, 0.0))
+        mastered.append(_lowest(acc, level))
         past.append(acc.get(level + 1, 0.0))
     return Run(folder, str(cfg.name), int(cfg.seed), summary["stop_reason"] is not None, level, frontier, mastered, past,
                sum(g["promoted"] for g in summary["generations"]), sum(g["status"] == "rejected" for g in summary["generations"]))
@@ -150,7 +156,7 @@ def plot(groups: dict[str, list[Run]], path: Path) -> None:
     """One panel per measure, one colour per regime."""
     levels = sorted({r.level for runs in groups.values() for r in runs})
     shown = "/".join(map(str, levels))
-    titles = {"frontier": "true frontier", "mastered": f"accuracy on level {shown} (the seed's, mastered)",
+    titles = {"frontier": "true frontier", "mastered": f"lowest accuracy on levels 1..{shown} (the seed's, mastered)",
               "past": f"accuracy on level {'/'.join(str(lv + 1) for lv in levels)} (one past the seed)"}
     length = max(len(r.frontier) for runs in groups.values() for r in runs)  # the longest run's generations, the seed included
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(16, 4.8))
@@ -181,7 +187,7 @@ def markdown(root: Path, groups: dict[str, list[Run]], waiting: list[Path]) -> s
     ci = lambda m: f"{m[0]:.2f} [{m[1]:.2f}, {m[2]:.2f}]"  # noqa: E731
     lines = [f"# Regimes: `{root.name}`", "", "![regimes](regimes.png)", "", caption(groups), "",
              "| regime | seeds (finished) | seed frontier | final true frontier, mean [95% CI] | per seed | promotions, mean (per seed) | gate rejections (per seed) | "
-             "mastered level: seed -> end | change [95% CI] | trend | seeds down >= 20 points |",
+             "lowest mastered level: seed -> end | change [95% CI] | trend | seeds down >= 20 points |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, runs in groups.items():
         row = regime_row(runs)
@@ -189,7 +195,7 @@ def markdown(root: Path, groups: dict[str, list[Run]], waiting: list[Path]) -> s
             f"| {name} | {', '.join(map(str, row['seeds']))} ({row['finished']}/{len(runs)}) | {', '.join(map(str, row['seed_frontier']))} | "
             f"{ci(row['final_frontier'])} | {', '.join(map(str, row['final_per_seed']))} | "
             f"{np.mean(row['promotions']):.1f} ({', '.join(map(str, row['promotions']))}) | {', '.join(map(str, row['rejections']))} | "
-            f"level {'/'.join(map(str, row['level']))}: {row['mastered_seed']:.2f} -> {row['mastered_end']:.2f} | {ci(row['mastered_change'])} | "
+            f"levels 1..{'/'.join(map(str, row['level']))}: {row['mastered_seed']:.2f} -> {row['mastered_end']:.2f} | {ci(row['mastered_change'])} | "
             f"{row['mastered_trend']} | {row['fell']}/{len(runs)} |")
     unfinished = [r.folder for runs in groups.values() for r in runs if not r.finished]
     if unfinished or waiting:

@@ -154,6 +154,15 @@ def test_a_rejected_successor_leaves_the_champions_accuracy_and_the_audits_front
     assert run.frontier == [5, 5, 5] and run.mastered == [1.0, 1.0, 1.0] and run.past == [0.5, 0.6, 0.6] and run.promotions == run.rejections == 1
 
 
+def test_forgetting_the_shortest_levels_counts_as_a_fall_while_the_seeds_top_level_holds(tmp_path):
+    # replaced data holds only the frontier's levels: the model forgets 1-digit sums first (seeds 1 and 2 on 2026-12-02)
+    fake_run(tmp_path / "c", "collapse", 0, [(True, 5, {1: 0.9, 2: 1.0, 5: 1.0, 6: 0.4}), (True, 1, {1: 0.6, 2: 0.85, 5: 1.0, 6: 0.3})],
+             {1: 1.0, 2: 1.0, 5: 1.0, 6: 0.5})
+    (run,) = report(tmp_path)["collapse"]
+    assert run.mastered == [1.0, 0.9, 0.6] and run.past == [0.5, 0.4, 0.3]  # level 6, past the seed's, is not a mastered level
+    assert regime_row([run])["fell"] == 1 and "levels 1..5: 1.00 -> 0.60" in (tmp_path / "regimes.md").read_text()
+
+
 def test_a_partly_finished_sweep_is_reported_as_far_as_it_got(tmp_path):
     fake_run(tmp_path / "short", "improve", 0, [(False, 5, {5: 1.0})], SEED_ACC)  # stopped early (patience): its champion stays
     fake_run(tmp_path / "long", "improve", 1, [(True, 6, {5: 1.0, 6: 0.9})] * 3, SEED_ACC)
