@@ -8,6 +8,11 @@ of the weak seeds (runs of issue 11): 1..4-digit + 6-digit answered 1.00 right, 
 at level 7 another seed's champion answered k + 7 0.82-0.95 right and 7 + k 0.00-0.10. A judge
 that asks each problem as given keeps the order the champion already solves and starves the other; the
 same answers, read through the symmetry, label it.
+
+`split` labels a problem with the answer its pieces' answers make: for addition the low and high halves of a
+cut no carry crosses (`Task.pieces`, `Task.join`: the structure the split judge checks labels with). Why: a
+seed can master 1..5 digits and still answer no 6-digit problem right (seed 1 on an AVX-512 CPU, 2026-12-02:
+0.00 on the test ladder, so no judge had a right label to keep), yet it answers the halves of one.
 """
 from __future__ import annotations
 
@@ -54,3 +59,18 @@ class Equivalents(Labeler):
                 elif ok:
                     labels[i], kept[i] = answer, True
         return labels, [k and not c for k, c in zip(kept, clash)]
+
+
+class Split(Labeler):
+    """The answer the champion's answers to the problem's pieces make, where the task can cut it; its answer
+    to the problem as posed where it cannot."""
+
+    def label(self, judge: Judge, inp: JudgeInput, ask: Ask) -> tuple[list[str], list[bool]]:
+        labels = list(inp.labels)
+        pieces = [inp.task.pieces(p) for p in inp.prompts]
+        asked = [q for qs in pieces for q in qs]
+        answers = iter(ask(asked) if asked else [])
+        for i, qs in enumerate(pieces):
+            joined = inp.task.join(inp.prompts[i], [next(answers) for _ in qs]) if qs else None
+            labels[i] = labels[i] if joined is None else joined
+        return labels, judge.keep(replace(inp, labels=labels))

@@ -17,6 +17,23 @@ def _operands(prompt: str) -> tuple[str, str]:
     return ra, rb
 
 
+def _cut(prompt: str) -> tuple[int, str, str, str] | None:
+    """Where `parts` cuts a problem (see there): (k, the low problem, the high problem or "" when only one operand
+    reaches above the cut, that operand's digits above it padded to the answer's length or "" otherwise); None when
+    no column allows a cut."""
+    ra, rb = _operands(prompt)
+    width = max(len(ra), len(rb))
+    column = [int(x) + int(y) for x, y in zip(ra.ljust(width, "0"), rb.ljust(width, "0"))]
+    k = min((k for k in range(1, width) if column[k - 1] <= 8), key=lambda k: max(k, width - k), default=None)
+    if k is None:
+        return None
+    low = f"{ra[:k].rstrip('0') or '0'}+{rb[:k].rstrip('0') or '0'}="
+    ha, hb = ra[k:], rb[k:]
+    if ha and hb:
+        return k, low, f"{ha}+{hb}=", ""
+    return k, low, "", (ha or hb).ljust(width + 1 - k, "0")
+
+
 class ReversedAddition(Task):
     alphabet = "0123456789+="
 
@@ -60,22 +77,39 @@ class ReversedAddition(Task):
         no column allows a cut; None when `answer` is not a number of the right length or contradicts what needs no asking."""
         if not (self.well_formed(prompt, answer) and answer.isdigit()):
             return None
-        ra, rb = _operands(prompt)
-        width = max(len(ra), len(rb))
-        column = [int(x) + int(y) for x, y in zip(ra.ljust(width, "0"), rb.ljust(width, "0"))]
-        k = min((k for k in range(1, width) if column[k - 1] <= 8), key=lambda k: max(k, width - k), default=None)
-        if k is None:
+        cut = _cut(prompt)
+        if cut is None:
             return []
-        la, lb = ra[:k].rstrip("0") or "0", rb[:k].rstrip("0") or "0"
+        k, low_prompt, high_prompt, rest = cut
         low = int(answer[:k][::-1])
-        n = max(len(la), len(lb)) + 1
+        n = self.answer_length(low_prompt)
         if len(str(low)) > n:  # more than the low operands can sum to
             return None
-        out = [(f"{la}+{lb}=", str(low)[::-1].ljust(n, "0"))]
-        ha, hb = ra[k:], rb[k:]
-        if ha and hb:
-            return out + [(f"{ha}+{hb}=", answer[k:])]
-        return out if answer[k:] == (ha or hb).ljust(width + 1 - k, "0") else None
+        out = [(low_prompt, str(low)[::-1].ljust(n, "0"))]
+        if high_prompt:
+            return out + [(high_prompt, answer[k:])]
+        return out if answer[k:] == rest else None
+
+    def pieces(self, prompt: str) -> list[str]:
+        """The cut's problems that need asking (see `parts`): the low one, and the high one when both operands reach it."""
+        cut = _cut(prompt)
+        return [] if cut is None else [q for q in cut[1:3] if q]
+
+    def join(self, prompt: str, answers: list[str]) -> str | None:
+        """The answer that the pieces' answers make: the low sum's digits below the cut, the high problem's (or the
+        longer operand's own digits) above. None when a piece's answer is not a number of its length, or the low
+        sum carries over the cut."""
+        cut = _cut(prompt)
+        if cut is None or len(answers) != len(self.pieces(prompt)):
+            return None
+        k, low_prompt, high_prompt, rest = cut
+        pieces = [low_prompt] + ([high_prompt] if high_prompt else [])
+        if not all(self.well_formed(q, a) and a.isdigit() for q, a in zip(pieces, answers)):
+            return None
+        low = int(answers[0][::-1])
+        if low >= 10**k:
+            return None
+        return str(low)[::-1].ljust(k, "0") + (answers[1] if high_prompt else rest)
 
     def stratum(self, prompt: str) -> str:
         """The operand lengths, shorter first: a 7-digit plus a 7-digit number is much harder for a

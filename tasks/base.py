@@ -70,6 +70,14 @@ class Task(ABC):
         contradicts what the cut knows. Read off the prompt and the answer alone."""
         return []
 
+    def pieces(self, prompt: str) -> list[str]:
+        """The shorter problems whose answers make this one's answer (`join`); none by default."""
+        return []
+
+    def join(self, prompt: str, answers: list[str]) -> str | None:
+        """This problem's answer built from the answers to `pieces(prompt)`; None when they cannot make one."""
+        return None
+
     @abstractmethod
     def answer_length(self, prompt: str) -> int:
         """How many characters a correct answer to `prompt` has, read off the prompt alone."""

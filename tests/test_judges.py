@@ -177,6 +177,24 @@ def test_split_judge_keeps_right_labels_and_drops_wrong_ones_through_easier_prob
         SplitJudge(min_confidence=1.5)
 
 
+def test_addition_pieces_answered_right_join_into_the_right_answer_and_are_what_parts_asks():
+    rng = random.Random(6)
+    problems = [p for level in range(2, 11) for p in TASK.sample(level, 150, rng)]
+    joined = 0
+    for p in problems:
+        pieces = TASK.pieces(p.prompt)
+        if not pieces:
+            assert TASK.join(p.prompt, []) is None and TASK.parts(p.prompt, p.answer) == []
+            continue
+        joined += 1
+        assert TASK.join(p.prompt, [TASK.solve(q) for q in pieces]) == p.answer, p.prompt
+        assert [q for q, _ in TASK.parts(p.prompt, p.answer)] == pieces
+        low = TASK.solve(pieces[0])  # a low sum one too many: a carry over the cut, or a wrong digit below it
+        off = TASK.join(p.prompt, [str(int(low[::-1]) + 1)[::-1].ljust(len(low), "0")[:len(low)], *map(TASK.solve, pieces[1:])])
+        assert off != p.answer
+    assert joined > 0.8 * len(problems)
+
+
 def test_split_scorer_leaves_problems_without_a_cut_to_self_consistency(adder):
     """A gate scoring every level needs a verdict on 1-digit problems too, which cannot be cut."""
     model, tok = load(adder)

@@ -1,6 +1,6 @@
 """Labelers: the label a problem gets from the champion's answers to its equivalent forms."""
 from pipeline.judges import JudgeInput, LengthJudge, OracleJudge
-from pipeline.labelers import Equivalents, Greedy
+from pipeline.labelers import Equivalents, Greedy, Split
 from tasks.addition import ReversedAddition
 
 TASK = ReversedAddition()
@@ -51,3 +51,21 @@ def test_a_judge_that_reads_the_truth_reads_the_problems_own_answer_on_every_for
     labels, kept = Equivalents().label(OracleJudge(), _inp(prompts, truth), ask)
     # the wrong swapped answer is not kept, so it cannot clash with the right one
     assert labels == ["643210", "801"] and kept == [True, True]
+
+
+def test_split_labels_a_problem_with_the_answer_its_halves_make():
+    # 4,321 + 5,618 ("1234+8165="): column sums 9, 3, 9, 9, cut below the hundreds: 21 + 18 ("12+81=") and 43 + 56 ("34+65=")
+    # 9,035 + 7 ("5309+7="): cut below the hundreds too: 35 + 7 ("53+7="), and only 90 reaches above
+    # 95 + 95 ("59+59="): column sums 10 and 18, no cut: the answer as posed stays
+    halves = {"12+81=": "930", "34+65=": "990", "53+7=": "240"}
+    prompts = ["1234+8165=", "5309+7=", "59+59="]
+    truth = ["93990", "24090", "091"]  # 9,939, 9,042 and 190 written out by hand, reversed
+    inp = JudgeInput(TASK, prompts, ["00000", "00000", "091"], None, None, seed=0, truth=truth)
+    labels, kept = Split().label(LengthJudge(), inp, lambda qs: [halves[q] for q in qs])
+    assert labels == truth and kept == [True, True, True]
+
+
+def test_split_keeps_the_answer_as_posed_when_the_halves_answers_cannot_be_joined():
+    halves = {"12+81=": "93", "34+65=": "990"}  # the low half's answer is one digit short
+    labels, _ = Split().label(LengthJudge(), JudgeInput(TASK, ["1234+8165="], ["12345"], None, None, seed=0), lambda qs: [halves[q] for q in qs])
+    assert labels == ["12345"]
