@@ -16,8 +16,8 @@ import hashlib
 import json
 import random
 import shutil
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf

@@ -100,11 +100,11 @@ class ReversedAddition(Task):
         longer operand's own digits) above. None when a piece's answer is not a number of its length, or the low
         sum carries over the cut."""
         cut = _cut(prompt)
-        if cut is None or len(answers) != len(self.pieces(prompt)):
+        if cut is None:
             return None
         k, low_prompt, high_prompt, rest = cut
-        pieces = [low_prompt] + ([high_prompt] if high_prompt else [])
-        if not all(self.well_formed(q, a) and a.isdigit() for q, a in zip(pieces, answers)):
+        pieces = [q for q in (low_prompt, high_prompt) if q]
+        if len(answers) != len(pieces) or not all(self.well_formed(q, a) and a.isdigit() for q, a in zip(pieces, answers)):
             return None
         low = int(answers[0][::-1])
         if low >= 10**k:
