@@ -105,6 +105,10 @@ def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
     assert verify["plateau"] is Verify and verify["collapse"] is AlwaysPromote  # the plateau's gate is on, the collapse has none
     assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_.endswith("Accumulate")
     assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
+    labeler = {p: c.labeler._target_.rsplit(".", 1)[-1] for p, c in cfgs.items()}
+    assert labeler["plateau"] == labeler["collapse"] == "Greedy" != labeler["improve"]  # the champion's own answers, unrepaired
+    assert min(cfgs["plateau"].stage.curate.levels_ahead) > max(cfgs["improve"].stage.curate.levels_ahead)  # past what it answers
+    assert cfgs["collapse"].recipe.temperature > cfgs["improve"].recipe.temperature == 0.0  # sampled labels, errors added each round
     assert cfgs["no_humans"].humans.mode == "none" and cfgs["no_humans"].judge._target_ == cfgs["improve"].judge._target_
 
 
