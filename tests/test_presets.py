@@ -1,7 +1,8 @@
-"""The GPU preset at reduced size on the CPU, the 10-digit adder check, and the judge table's arithmetic."""
+"""The reach preset's rounds, the GPU preset at reduced size on the CPU, the 10-digit adder check, and the judge table's arithmetic."""
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -10,7 +11,9 @@ from pipeline.data import load_rows
 from pipeline.judge_table import compare, judge_config, recorded, score
 from pipeline.loop import run_loop
 from pipeline.model import load
+from pipeline.stages.curate import round_levels
 from pipeline.validate import validate
+from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
 
 SMALL = ["model.hidden=32", "model.layers=2", "model.heads=2", "seed_model.levels=2", "seed_model.n_problems=400",
@@ -86,3 +89,21 @@ def test_a_judge_variant_sets_keys_on_its_config():
     cfg = judge_config("committee:min_agreement=0.8,members=6")
     assert cfg.min_agreement == 0.8 and cfg.members == 6 and cfg._target_.endswith("CommitteeJudge")
     assert judge_config("committee").min_agreement == 1.0
+
+
+def _mastered_share(task: ReversedAddition, level: int, frontier: int, rng: random.Random) -> float:
+    """The share of `level` problems that cut into pieces no longer than `frontier` (what split labels ask the champion)."""
+    problems = task.sample(level, 1000, rng)
+    pieces = [task.pieces(p.prompt) for p in problems]
+    return sum(bool(ps) and all(max(len(x) for x in q[:-1].split("+")) <= frontier for q in ps) for ps in pieces) / len(problems)
+
+
+def test_the_reach_preset_draws_levels_past_the_next_whose_halves_the_champion_has_mastered(tmp_path):
+    cfg, default = make_cfg(tmp_path, "experiment=reach", experiment=None), make_cfg(tmp_path, experiment=None)
+    validate(cfg)
+    assert cfg.name == "reach" and cfg.labeler._target_ == default.labeler._target_ == "pipeline.labelers.Split"
+    task, rng, frontier = ReversedAddition(), random.Random(0), 5
+    levels = round_levels(frontier, cfg.stage.curate.levels_ahead)
+    assert min(levels) > max(round_levels(frontier, default.stage.curate.levels_ahead))  # further than the default reaches
+    assert all(_mastered_share(task, level, frontier, rng) > 0.85 for level in levels)  # 0.96 and 0.90 at 7 and 8
+    assert _mastered_share(task, 2 * frontier + 2, frontier, rng) < 0.5  # the limit: past twice the frontier, most do not cut so
