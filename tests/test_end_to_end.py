@@ -1,6 +1,12 @@
-"""The slow reproduction: a real (small) loop from a freshly trained seed, with the oracle judge.
+"""The slow reproduction: the regimes at CI size, from a freshly trained seed, through `make regimes`.
 
-Minutes on a 2-core CPU, so marked slow; `make test` (and CI) still runs it.
+One seed (0), three regimes, three generations each, at a size a 2-core CPU runs in minutes: a seed that learns
+1- and 2-digit sums, rounds of 2,048 problems, 300 training steps a generation. It asserts the ordering the
+regimes are about: a perfect verifier (upper_bound) ends at or above the default (improve: split labels and the
+split judge), the default ends above a loop with every safeguard off (collapse), and collapse loses accuracy on the
+levels the seed mastered. The upper bound's run is also the end-to-end check of one real loop: the oracle's labels,
+the data on disk, the gate's verdicts, no test item in any training data. Marked slow; `make test` (and CI) still
+runs it.
 """
 from __future__ import annotations
 
@@ -8,26 +14,41 @@ import json
 
 import pytest
 from datasets import load_from_disk
+from omegaconf import OmegaConf
 
-from pipeline.loop import run_loop
+from pipeline.gate import Gate
+from pipeline.regimes import load_run
 from pipeline.splits import Splits, contamination
 from tasks.addition import ReversedAddition
-from tests.conftest import make_cfg
+from tests.test_regimes import _make_regimes
+
+#: the CI size: the four-stage loop (as `make regimes`), a 2-level seed, small rounds and ladders
+CI_SIZE = ("logger=none", "'loop.stages=[weaknesses,curate,train,verify]'", "loop.max_generations=3",
+           "seed_model.levels=2", "seed_model.n_problems=20000", "seed_model.max_steps=2000", "seed_model.batch_size=128",
+           "seed_model.warmup=20", "seed_model.check_items=50", "recipe.steps=300", "recipe.batch_size=64",
+           "stage.curate.n_problems=2048", "eval.max_level=5", "eval.items_per_level=100")
 
 
 @pytest.mark.slow
-def test_oracle_loop_promotes_a_better_successor(tmp_path):
-    cfg = make_cfg(
-        tmp_path,
-        "judge=oracle", "cache_dir=null",
-        "loop.max_generations=2", "recipe.steps=150", "stage.curate.n_problems=2048",
-        "eval.items_per_level=100", "eval.max_level=8",
-        experiment=None,
-    )
-    run = tmp_path / "run"
-    summary = run_loop(cfg, run)
+def test_ci_size_regimes_keep_their_order_and_the_upper_bound_is_a_sound_loop(tmp_path):
+    sweep = tmp_path / "sweep"
+    done = _make_regimes(sweep, "REGIMES=upper_bound,improve,collapse", "SEEDS=0", f"REGIMES_ARGS={' '.join(CI_SIZE)} cache_dir={tmp_path / 'cache'}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = {name: load_run(sweep / f"{name}-seed0") for name in ("upper_bound", "improve", "collapse")}
+    assert all(r.finished and len(r.frontier) == 4 for r in runs.values())
+    assert runs["upper_bound"].frontier[0] == 2  # the seed learned its levels
+    assert runs["upper_bound"].frontier[-1] >= runs["improve"].frontier[-1] > runs["collapse"].frontier[-1]
+    assert runs["improve"].frontier[-1] > runs["improve"].frontier[0]  # the default climbed past the seed
+    collapse = runs["collapse"]
+    assert collapse.mastered[-1] < collapse.mastered[0] - Gate.tolerance  # more than the gate forgives a mastered level
+    _assert_a_sound_loop(sweep / "upper_bound-seed0")
+
+
+def _assert_a_sound_loop(run) -> None:
+    """The oracle's loop: exact labels kept, verdicts on disk, a promoted successor better where the gate looked,
+    and the gate's test items in no round of training data."""
+    summary = json.loads((run / "summary.json").read_text())
     gens = summary["generations"]
-    assert summary["seed_frontier"] >= cfg.seed_model.levels - 1  # the seed learned its levels
     assert any(g["promoted"] for g in gens), [g["reason"] for g in gens]
     for g in gens:
         k = g["generation"]
@@ -38,11 +59,10 @@ def test_oracle_loop_promotes_a_better_successor(tmp_path):
         verdict = json.loads((run / f"gen_{k}" / "verify" / "verdict.json").read_text())
         assert verdict["promoted"] == g["promoted"] and 0.0 <= verdict["p_value"] <= 1.0
         assert (run / f"gen_{k}" / "train" / "model" / "model.safetensors").is_file()
-    # a promoted successor is better where the gate looked
     best = next(g for g in gens if g["promoted"])
     verdict = json.loads((run / f"gen_{best['generation']}" / "verify" / "verdict.json").read_text())
     assert verdict["wins"] > verdict["losses"]
-    # the gate's test items never reached any training data
+    cfg = OmegaConf.load(run / "run_config.yaml")
     test_items = Splits(**cfg.splits).ladder(ReversedAddition(), "test", range(1, cfg.eval.max_level + 1), cfg.eval.items_per_level, cfg.seed)
     for k in range(0, len(gens) + 1):
         data = load_from_disk(str(run / f"gen_{k}" / "curate" / "data"))
