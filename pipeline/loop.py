@@ -129,8 +129,11 @@ def run_stage(ctx: Context, stage: Stage, approver: approve.Approver | None = No
     return summary
 
 
-def stop_reason(records: list[dict[str, Any]], cfg: DictConfig) -> str | None:
-    """Why the loop should stop after these generations, or None to go on."""
+def stop_reason(records: list[dict[str, Any]], cfg: DictConfig, frontier: int) -> str | None:
+    """Why the loop should stop after these generations, or None to go on. `frontier` is the champion's now: at the
+    ladder's top no test item is left for a successor to win on, so a further generation could only be rejected."""
+    if frontier >= cfg.eval.max_level:
+        return f"the top of the ladder: frontier {frontier} = eval.max_level (raise it to go on)"
     streak = 0
     for rec in records:
         streak = 0 if rec["promoted"] else streak + 1
@@ -183,7 +186,7 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
         seed_front = ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]
         console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels}, frontier {seed_front}")
         records: list[dict[str, Any]] = []
-        reason = stop_reason(records, cfg)
+        reason = stop_reason(records, cfg, seed_front)
         while reason is None:
             ctx.gen = len(records) + 1
             start = time.time()
@@ -197,7 +200,7 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
             _print_generation(rec, time.time() - start)
             ctx.log({"gen/frontier": rec["frontier"], "gen/promoted": int(rec["promoted"])})
             write_report(ctx, records, seed_front, None)
-            reason = stop_reason(records, cfg)
+            reason = stop_reason(records, cfg, rec["frontier"])
         summary = write_report(ctx, records, seed_front, reason)
         run.event("run_end", stop_reason=reason)
         console.print(f"[bold]stopped:[/bold] {reason}")

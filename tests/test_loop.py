@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from pipeline.loop import ConfigError, check_resume, run_loop
+from pipeline.loop import ConfigError, check_resume, run_loop, stop_reason
 from pipeline.rundir import RunDir
 from tests.conftest import make_cfg
 
@@ -158,3 +158,12 @@ def test_a_run_killed_three_times_ends_with_an_uninterrupted_runs_results(tmp_pa
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("kill ") >= 3 and "ran twice: none" in proc.stdout and "uninterrupted run's: True" in proc.stdout
+
+
+def test_the_loop_stops_at_the_top_of_the_ladder_and_not_below(tmp_path):
+    """A champion at eval.max_level leaves the gate no test item to win on: the next generation could only be rejected."""
+    cfg = make_cfg(tmp_path, "eval.max_level=10", "loop.max_generations=8")
+    gen = {"generation": 2, "promoted": True, "blocked": False}
+    assert stop_reason([gen], cfg, 10).startswith("the top of the ladder: frontier 10")
+    assert stop_reason([gen], cfg, 9) is None
+    assert stop_reason([], cfg, 10).startswith("the top of the ladder")  # a seed that already masters the whole ladder
