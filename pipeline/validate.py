@@ -151,6 +151,8 @@ RELATIONS: list[tuple[str, Callable[[DictConfig], bool], str]] = [
     ("recipe.hidden % recipe.heads", lambda c: c.recipe.hidden % c.recipe.heads == 0, "0 (heads must divide hidden)"),
     ("seed_model.levels", lambda c: c.seed_model.levels < c.eval.max_level, "< eval.max_level (the gate needs a level past the seed's)"),
     ("seed_model.settle", lambda c: c.seed_model.settle <= c.seed_model.mastered, "<= seed_model.mastered (the decay starts before mastery)"),
+    ("eval.items_per_level", lambda c: c.eval.items_per_level >= OmegaConf.select(c, "stage.verify.gate.min_items", default=0),
+     ">= stage.verify.gate.min_items (the frontier passes over a level with fewer test items: no level would be judged)"),
     ("stage.experiment.checkpoints", lambda c: "experiment" not in c.stage or c.stage.experiment.checkpoints <= c.stage.experiment.steps,
      "<= stage.experiment.steps"),
 ]

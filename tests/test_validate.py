@@ -51,6 +51,7 @@ class EchoStage(Stage):
     ("model.heads=3", "model.hidden % model.heads must be 0"),
     ("seed_model.levels=5", "seed_model.levels must be < eval.max_level"),  # tiny: max_level 5
     ("seed_model.settle=0.995", "seed_model.settle must be <= seed_model.mastered"),
+    ("stage.verify.gate.min_items=30", "eval.items_per_level must be >= stage.verify.gate.min_items"),  # tiny: 20 items a level
     ("stage.train._target_=os.system", "stage.train._target_=os.system is not allowed: targets must be classes in pipeline., tasks."),
     ("stage.verify.gate._target_=os.system", "stage.verify.gate._target_=os.system is not allowed"),
     ("stage.train._target_=pipeline.loop.shutil.rmtree", "resolves to shutil.rmtree, not a class of pipeline, tasks"),
