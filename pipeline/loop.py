@@ -227,8 +227,9 @@ def _print_generation(rec: dict[str, Any], seconds: float) -> None:
     precision = rec["judge_precision"]
     if rec["audit"] in ("false promotion", "false rejection"):
         verdict += f" [red]({rec['audit']}, by the shadow audit)[/red]"
+    shown = " ".join(f"acc@{lv} {acc[lv]:.2f}" for lv in (f, f + 1) if lv in acc)  # no level past the ladder's top
     console.print(
-        f"{head} | true acc@{f} {acc.get(f, 0.0):.2f} acc@{f + 1} {acc.get(f + 1, 0.0):.2f}"
+        f"{head} | true {shown}"
         f" | {rec['new_data']} new labels{past_frontier(rec)}, judge precision {precision if precision is None else f'{precision:.2f}'} yield {rec['judge_yield']}"
         f" | {verdict} p={p if p is None else f'{p:.2g}'} | {rec['labels_decided']} human labels decided | {seconds:.0f}s"
     )

@@ -28,7 +28,7 @@ def _maybe_gen(ctx: Context, gen: int, stage: str, name: str) -> dict[str, Any]:
 
 
 def past_frontier(rec: dict[str, Any]) -> str:
-    """' (56 at level 6)': of a round's new labels, those at its highest level, the one past the frontier."""
+    """' (56 at level 8)': of a round's new labels, those at its highest level, the furthest past the frontier."""
     per_level = rec.get("new_data_per_level") or {}
     if len(per_level) < 2:
         return ""

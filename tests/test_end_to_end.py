@@ -1,7 +1,7 @@
 """The slow reproduction: the regimes at CI size, from a freshly trained seed, through `make regimes`.
 
 One seed (0), three regimes, three generations each, at a size a 2-core CPU runs in minutes: a seed that learns
-1- and 2-digit sums, rounds of 2,048 problems at the frontier and one level past it, 300 training steps a
+1- and 2-digit sums, rounds of 2,048 problems at the frontier and one level past it, 200 training steps a
 generation. It asserts the ordering the regimes are about: a perfect verifier (upper_bound) ends at or above the
 default (improve: split labels and the split judge), the default ends above a loop with every safeguard off
 (collapse), and collapse loses accuracy on the levels the seed mastered. The upper bound's run is also the
@@ -27,7 +27,7 @@ from tests.test_regimes import _make_regimes
 #: frontier, where split labels find few mastered halves (measured: 44% kept, the frontier stayed at 2).
 CI_SIZE = ("logger=none", "'loop.stages=[weaknesses,curate,train,verify]'", "loop.max_generations=3", "'stage.curate.levels_ahead=[0,1]'",
            "seed_model.levels=2", "seed_model.n_problems=20000", "seed_model.max_steps=2000", "seed_model.batch_size=128",
-           "seed_model.warmup=20", "seed_model.check_items=50", "recipe.steps=300", "recipe.batch_size=64",
+           "seed_model.warmup=20", "seed_model.check_items=50", "recipe.steps=200", "recipe.batch_size=64",
            "stage.curate.n_problems=2048", "eval.max_level=5", "eval.items_per_level=100")
 
 

@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from pipeline.loop import ConfigError, check_resume, run_loop, stop_reason
+from pipeline.loop import ConfigError, _print_generation, check_resume, run_loop, stop_reason
 from pipeline.rundir import RunDir
 from tests.conftest import make_cfg
 
@@ -167,3 +167,15 @@ def test_the_loop_stops_at_the_top_of_the_ladder_and_not_below(tmp_path):
     assert stop_reason([gen], cfg, 10).startswith("the top of the ladder: frontier 10")
     assert stop_reason([gen], cfg, 9) is None
     assert stop_reason([], cfg, 10).startswith("the top of the ladder")  # a seed that already masters the whole ladder
+
+
+def test_the_generation_line_shows_no_accuracy_for_a_level_past_the_ladder(capsys):
+    """At the top of the ladder there is no test item one level up: its accuracy is not a 0.00."""
+    rec = {"generation": 3, "frontier": 12, "true_frontier": 12, "approvals": [], "status": "promoted", "promoted": True,
+           "per_level_accuracy": {11: 1.0, 12: 0.99}, "empty_round": False, "p_value": 1e-9, "judge_precision": 1.0,
+           "audit": "correct promotion", "new_data": 8000, "judge_yield": 0.98, "labels_decided": 11522}
+    _print_generation(rec, 90.0)
+    line = capsys.readouterr().out
+    assert "true acc@12 0.99 |" in line and "acc@13" not in line
+    _print_generation({**rec, "frontier": 11, "true_frontier": 11}, 90.0)
+    assert "true acc@11 1.00 acc@12 0.99 |" in capsys.readouterr().out
