@@ -69,7 +69,7 @@ class SplitCheck(JudgedScorer):
     """The model's answers to the problem's halves (problems of about half its length) imply this answer,
     each of their tokens sure; self-consistency decides problems the task cannot cut."""
 
-    def __init__(self, min_confidence: float = 0.9) -> None:
+    def __init__(self, min_confidence: float = 0.5) -> None:
         self.judge = SplitJudge(min_confidence=min_confidence, uncut=ConsistencyJudge(min_confidence=min_confidence))
 
 
