@@ -67,7 +67,8 @@ class SelfConsistency(JudgedScorer):
 
 class SplitCheck(JudgedScorer):
     """The model's answers to the problem's halves (problems of about half its length) imply this answer,
-    each of their tokens sure; self-consistency decides problems the task cannot cut."""
+    each of their tokens at least `min_confidence` likely; self-consistency at the same bar decides problems
+    the task cannot cut."""
 
     def __init__(self, min_confidence: float = 0.5) -> None:
         self.judge = SplitJudge(min_confidence=min_confidence, uncut=ConsistencyJudge(min_confidence=min_confidence))
