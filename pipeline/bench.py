@@ -84,11 +84,14 @@ def matmul_share(model: torch.nn.Module, data: Encoded, batch_size: int) -> floa
 
 
 def time_to_levels(run: Path) -> dict[int, float | None]:
-    """Seconds from the run's start (seed included) until the champion's frontier first reached the seed's
-    training length + 1, + 2, + 3 (None: never), read from its events and summary."""
+    """Seconds from the run's start, seed included, until the champion's frontier first reached the seed's
+    training length + 1, + 2, + 3 (None: never), read from its events and summary. A seed copied from the cache
+    was trained by an earlier run: its recorded training time is added, so a run that found its seed cached
+    is timed as a fresh clone would be."""
     summary = read_json(run / "summary.json")
     events = RunDir(run).events()
-    start = next(e["time"] for e in events if e["event"] == "run_start")
+    seed = next(e for e in events if e["event"] == "stage_finish" and e.get("stage") == "seed")
+    start = next(e["time"] for e in events if e["event"] == "run_start") - (seed["seconds"] if seed.get("reused") else 0.0)
     ends = {e["gen"]: e["time"] for e in events if e["event"] == "stage_finish" and e.get("stage") == "verify"}
     base = summary["seed_levels"]
     out: dict[int, float | None] = {}
