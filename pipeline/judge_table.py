@@ -2,14 +2,16 @@
 
     python -m pipeline.judge_table runs/default/<timestamp> [--gens 1 3] [--judges consistency majority committee learned]
     python -m pipeline.judge_table runs/default/<timestamp> --judges committee committee:min_agreement=0.8   # a variant: keys set on conf/judge/<name>.yaml
-    python -m pipeline.judge_table runs/default/<timestamp> --labelers greedy equivalents   # every judge behind each labeler
+    python -m pipeline.judge_table runs/default/<timestamp> --labelers run greedy split   # every judge behind each labeler ('run': the run's own labels, the default)
     python -m pipeline.judge_table runs/default/<timestamp> --recorded   # the run's own judge, as curate recorded it: nothing rerun
 
 For each chosen generation of a finished run, every judge decides on the candidates that generation's
-champion labelled (`gen_<k>/curate/judged`), given the champion and the earlier data the run had then.
+champion labelled (`gen_<k>/curate/judged`), given the champion and the earlier data the run had then. Behind
+`--labelers run` (the default) each judge is shown the labels the run's own labeler made; behind a conf/labeler/ name,
+that labeler starts from the champion's answers as posed, asked again when the run's labeler was not greedy (a judge
+that trusts what the champion is sure of cannot vouch for a split label the champion would not give as posed).
 Printed (and written to `<run>/judge_table.md` and `.json`): precision, recall and yield overall, on the
-round's top level (one past the frontier: a round also labels the frontier level, where most labels are
-right and kept) and on the stratum of two operands of that length (the hard problems), and the seconds each judge took,
+round's top level (the farthest past the frontier: what the successor learns anew) and on the stratum of two operands of that length (the hard problems), and the seconds each judge took,
 its own training included (each judge builds what it needs in a scratch folder of its own, kept across
 the chosen generations: a verifier trained once per run is paid for in the first generation that needs it).
 The true answers are read here only to measure the judges, never to decide anything. `--recorded` reads the same
@@ -34,6 +36,7 @@ from pipeline.context import Context
 from pipeline.data import load_rows
 from pipeline.judges import JudgeInput
 from pipeline.judges.base import label_quality
+from pipeline.labelers import Greedy
 from pipeline.logger import NoLogger
 from pipeline.model import load
 from pipeline.sampling import greedy
@@ -42,6 +45,11 @@ from pipeline.splits import Splits
 from pipeline.truth import MEASURE, Truth
 from tasks import Problem
 
+
+
+#: `--labelers run`: the labels the run's own labeler made, as recorded with each round
+RUN = "run"
+GREEDY = "pipeline.labelers.Greedy"
 
 
 def score(kept: list[bool], correct: list[bool]) -> dict[str, Any]:
@@ -75,25 +83,33 @@ def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) 
         champion_gen = read_json(run / f"gen_{gen}" / "weaknesses" / "weaknesses.json")["champion_gen"]
         model, tok = load(ctx.run.stage_dir(champion_gen, "train") / "model")
         judged = load_rows(ctx.run.stage_dir(gen, "curate") / "judged")[:]
-        prompts, labels = judged["prompt"], judged["answer"]
+        prompts, labels = judged["prompt"], judged["answer"]  # the labels the run's labeler made
         problems = [Problem(p, "", lv) for p, lv in zip(prompts, judged["level"])]  # answers unknown: read through the ledger
         correct = judged.get("correct") or ctx.truth.correct(problems, labels, MEASURE)  # humans=none rounds were not measured by curate
+        # A labeler starts from the champion's answers as posed: a greedy run recorded them; any other run recorded
+        # what its labeler made of them, so they are asked again (greedily, as curate asks at temperature 0)
+        posed = labels if cfg.labeler._target_ == GREEDY else None
         level = max(judged["level"])
         top = [lv == level for lv in judged["level"]]  # the round's level past the frontier: what the successor learns anew
         hard = [ctx.task.stratum(p) == f"{level}x{level}" for p in prompts]
         earlier = ctx.pool()
         for labeler_name in labelers:
-            labeler = plugins.instantiate(plugins.option("labeler", labeler_name), plugins.PROJECT)
+            if labeler_name == RUN:  # the run's own labels, handed to each judge as they are (what the greedy labeler does)
+                labeler, given, shown = Greedy(), labels, f"run ({cfg.labeler._target_.rsplit('.', 1)[-1].lower()})"
+            else:
+                posed = posed or greedy(model, tok, prompts)
+                labeler = plugins.instantiate(plugins.option("labeler", labeler_name), plugins.PROJECT)
+                given, shown = posed, labeler_name
             for name in judges:
                 judge = plugins.instantiate(judge_config(name), plugins.PROJECT)
-                inp = JudgeInput(ctx.task, prompts, labels, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
+                inp = JudgeInput(ctx.task, prompts, given, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
                 if judge.reads_ground_truth:
                     inp.truth = ctx.truth.answers(problems, MEASURE)  # only to measure the upper bound on this table
                 start = time.time()
                 new, kept = labeler.label(judge, inp, partial(greedy, model, tok))
                 seconds = time.time() - start
                 right = correct if new == labels else ctx.truth.correct(problems, new, MEASURE)
-                rows.append({"gen": gen, "level": level, "labeler": labeler_name, "judge": name, "label_accuracy": round(sum(right) / len(right), 4),
+                rows.append({"gen": gen, "level": level, "labeler": shown, "judge": name, "label_accuracy": round(sum(right) / len(right), 4),
                              **score(kept, right), "top": subset(kept, right, top), "hard": subset(kept, right, hard),
                              "seconds": round(seconds, 1)})
                 print(line(rows[-1]), flush=True)
@@ -141,7 +157,8 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--gens", type=int, nargs="+", help="generations to compare (default: every one with a judged round)")
     parser.add_argument("--judges", nargs="+", default=["consistency", "majority", "committee", "learned"])
-    parser.add_argument("--labelers", nargs="+", default=["greedy"], help="conf/labeler/ names: how the champion's answers become labels")
+    parser.add_argument("--labelers", nargs="+", default=[RUN], help=f"conf/labeler/ names: how the champion's answers become labels "
+                        f"('{RUN}': the labels the run's own labeler made)")
     parser.add_argument("--recorded", action="store_true", help="the run's own judge on every round, from curate's records (nothing rerun)")
     args = parser.parse_args()
     gens = args.gens or sorted(int(p.parent.parent.name.split("_")[1]) for p in args.run.glob("gen_*/curate/judged") if p.parent.parent.name != "gen_0")

@@ -11,6 +11,7 @@ from pipeline.data import load_rows
 from pipeline.judge_table import compare, judge_config, recorded, score
 from pipeline.loop import run_loop
 from pipeline.model import load
+from pipeline.sampling import greedy
 from pipeline.stages.curate import round_levels
 from pipeline.validate import validate
 from tasks.addition import ReversedAddition
@@ -58,7 +59,7 @@ def test_judge_scores_count_right_kept_labels():
 
 def test_the_judge_table_replays_a_runs_round(gpu_run):
     summary, run = gpu_run
-    rows = compare(run, [1], ["consistency", "none"], ["greedy"])
+    rows = compare(run, [1], ["consistency", "none"], ["run"])
     judged = json.loads((run / "gen_1" / "curate" / "curation.json").read_text())
     by = {r["judge"]: r for r in rows}
     assert by["none"]["kept"] == by["none"]["candidates"] == judged["candidates"]  # the same candidates the run judged
@@ -67,6 +68,23 @@ def test_the_judge_table_replays_a_runs_round(gpu_run):
     hard = sum(v["candidates"] for k, v in judged["strata"].items() if k == f"{level}x{level}")
     assert by["none"]["hard"]["candidates"] == hard and 0 <= by["consistency"]["kept"] <= judged["candidates"]
     assert by["none"]["top"]["candidates"] == sum(v["candidates"] for k, v in judged["strata"].items() if str(level) in k.split("x"))
+
+
+def test_behind_a_labeler_the_table_starts_from_the_champions_answers_as_posed(gpu_run):
+    """The run labelled its round with split labels; `greedy` must judge the champion's own answers as posed, not those.
+    The length judge keeps the well-formed labels, counted here on each set of answers."""
+    summary, run = gpu_run
+    by = {r["labeler"]: r for r in compare(run, [1], ["length"], ["run", "greedy", "split"])}
+    judged = load_rows(run / "gen_1" / "curate" / "judged")[:]
+    champion = json.loads((run / "gen_1" / "weaknesses" / "weaknesses.json").read_text())["champion_gen"]
+    model, tok = load(run / f"gen_{champion}" / "train" / "model")
+    task = ReversedAddition()
+    answers = {"greedy": greedy(model, tok, judged["prompt"]), "run (split)": judged["answer"]}
+    well_formed = {name: sum(map(task.well_formed, judged["prompt"], a)) for name, a in answers.items()}
+    assert well_formed["greedy"] != well_formed["run (split)"]  # the two sets differ where the judge looks, or this shows nothing
+    for name, n in well_formed.items():
+        assert by[name]["kept"] == n
+    assert by["split"]["kept"] == by["run (split)"]["kept"]  # split, asked again, labels as the run did
 
 
 def test_the_recorded_table_agrees_with_the_rounds_judged_rows(tmp_path):
