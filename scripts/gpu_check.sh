@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check on a machine with a GPU, its own torch and no network: the packages it lacks come as wheels
 # in .whl/ (installed into /tmp/site, no resolver), then the GPU preset (`experiment=gpu`: seed on
-# 1..5 digits, a larger NoPE model, committee judge) with its wall time, then the 10-digit adder check
+# 1..5 digits, a larger NoPE model, the default's split judge) with its wall time, then the 10-digit adder check
 # (both operands uniform in 0..9,999,999,999) on the champion it reached, then the benchmark.
 # The loop is cut at GPU_SECONDS (summary.json is rewritten after every generation); a loop that fails
 # before that ends the script at once, so the device time left can go to a rerun.
