@@ -4,6 +4,8 @@ The dev checks' accuracies are scripted (a tiny model trains for real, but what 
 these tests pin down which step each decision is taken at."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from rich.console import Console
@@ -50,3 +52,15 @@ def test_a_seed_the_caps_decay_taught_has_no_settled_step_but_is_mastered(tmp_pa
     stats = _seed(tmp_path, monkeypatch, [0.5] * 4 + [1.0], "seed_model.max_steps=700")  # checks at 100..400, then after the cap's decay
     assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400, 700]
     assert stats["steps"] == 700 and stats["settled_at"] is None and stats["mastered"]
+
+
+def test_a_regimes_sweep_and_make_loop_share_a_seed_and_only_what_shapes_it_changes_the_key(tmp_path):
+    """The seed cache key: `make loop`'s default and every `make regimes` run on the same seed find one seed model
+    (the sweep's ladder, stages and safeguards do not shape it); the seed, its levels or the model make another."""
+    def key(*overrides: str) -> str:
+        return pipeline.seed.seed_key(SimpleNamespace(cfg=make_cfg(tmp_path, *overrides, experiment=None)))
+
+    default = key()
+    sweep = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=3", "eval.max_level=10")
+    assert all(key(f"experiment={name}", *sweep) == default for name in ("improve", "upper_bound", "plateau", "collapse", "no_humans"))
+    assert len({default, key("seed=1"), key("seed_model.levels=3"), key("model.hidden=32")}) == 4
