@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from pipeline import plugins
@@ -49,7 +50,6 @@ from tasks import Problem
 
 #: `--labelers run`: the labels the run's own labeler made, as recorded with each round
 RUN = "run"
-GREEDY = "pipeline.labelers.Greedy"
 
 
 def score(kept: list[bool], correct: list[bool]) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) 
         correct = judged.get("correct") or ctx.truth.correct(problems, labels, MEASURE)  # humans=none rounds were not measured by curate
         # A labeler starts from the champion's answers as posed: a greedy run recorded them; any other run recorded
         # what its labeler made of them, so they are asked again (greedily, as curate asks at temperature 0)
-        posed = labels if cfg.labeler._target_ == GREEDY else None
+        posed = labels if get_class(cfg.labeler._target_) is Greedy else None
         level = max(judged["level"])
         top = [lv == level for lv in judged["level"]]  # the round's level past the frontier: what the successor learns anew
         hard = [ctx.task.stratum(p) == f"{level}x{level}" for p in prompts]
