@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from pipeline.model import build_model, build_tokenizer
-from pipeline.training import encode, lr_at, train
+from pipeline.training import batch_backward, encode, lr_at, padding_mask, train
 from tasks.addition import ReversedAddition
 
 
@@ -45,6 +45,25 @@ def test_encode_rejects_characters_outside_the_alphabet():
     tok, _ = _setup()
     with pytest.raises(ValueError, match="does not know"):
         encode(tok, ["12+x="], ["3"])
+
+
+def test_length_sorted_pieces_give_the_whole_batch_gradient():
+    """The CPU trains a batch in pieces of similar length, each cut to its own width: the loss and every
+    gradient must be the whole padded batch's (a per-piece mean or a piece cut short of its longest row would
+    break this)."""
+    task = ReversedAddition()
+    tok = build_tokenizer(task.alphabet)
+    problems = task.sample_upto(7, 64, random.Random(3))  # rows of 1..7 digits: pieces of different widths
+    enc = encode(tok, [p.prompt for p in problems], [p.answer for p in problems])
+    model = build_model(tok, 32, 2, 2, seed=0)
+    whole = model(input_ids=enc.input_ids, attention_mask=padding_mask(enc.lengths, enc.input_ids.shape[1]), labels=enc.labels).loss
+    whole.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    loss = batch_backward(model, enc.input_ids, enc.labels, enc.lengths, torch.device("cpu"))
+    assert loss.item() == pytest.approx(whole.item(), rel=1e-6)
+    for got, want in zip((p.grad for p in model.parameters()), expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 
 def test_training_changes_parameters_and_lowers_loss():
