@@ -5,8 +5,9 @@
 - this machine's speed today: the shared yardstick (`../shared/tools/yardstick.py`, a fixed PyTorch
   workload independent of this project), when it is there;
 - training steps/s of the project's loop, of a bare PyTorch loop on the same model and batch size
-  (fixed tensors: forward, backward, AdamW), and their ratio (target >= 0.95: the loop's batching,
-  schedule, clipping and logging cost no more than 5%);
+  (fixed tensors, the batch whole: forward, backward, AdamW), and their ratio (target >= 0.95: the loop's
+  batching, schedule, clipping and logging cost no more than 5%; on a CPU, where the loop trains a batch in
+  length-sorted pieces, `device.micro_batches`, a ratio over 1 is what the pieces save);
 - the share of a training step's CPU time spent in matrix multiplies (torch.profiler);
 - greedy and sampled answers/s;
 - with `--runs`: each finished run's wall time to the seed's training length + 1, + 2 and + 3 (seed
