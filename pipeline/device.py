@@ -32,9 +32,11 @@ def decode_batch(device: torch.device) -> int:
     return 4096 if device.type == "cuda" else 512
 
 
-def micro_batches(device: torch.device) -> int:
-    """Length-sorted pieces a training batch is split into (`training.batch_backward`): a CPU's step time grows with
-    rows x padded width, and three pieces took 9-15% less time a step on the seed's 1..5-digit batches and 17-23% less
-    on a generation's (half a 7..8-digit round, half the pool) at two and one threads; a GPU's step time is flat in
-    the batch, so it takes the batch whole."""
-    return 1 if device.type == "cuda" else 3
+def micro_batches(device: torch.device, rows: int) -> int:
+    """Length-sorted pieces a training batch of `rows` is split into (`training.batch_backward`): a CPU's step time
+    grows with rows x padded width, and three pieces of a 256-row batch took 9-15% less time a step on the seed's
+    1..5-digit problems and 17-23% less on a generation's (half a 7..8-digit round, half the pool), at two and one
+    threads. Each piece also costs a forward and backward call of its own, which outweighs what it saves under ~80 rows
+    (at two threads: 64 rows 20 ms whole, 26 in three pieces; 128 rows 28 against 34), so a smaller batch stays whole,
+    as it does on a GPU, whose step time is flat in the batch."""
+    return 1 if device.type == "cuda" else max(1, min(3, rows // 80))

@@ -113,14 +113,20 @@ def lr_at(step: int, steps: int, lr: float, warmup: int, decay: float = 0.3, min
     return lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def batch_backward(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Accumulate one batch's gradient in `micro_batches(device)` pieces of rows of similar length, each cut to its
-    own width, and return the batch's loss. Each piece's loss is its summed token losses over the whole batch's
-    answer tokens, so the gradient is the one the whole padded batch would give (equal up to float rounding): on a
-    CPU a step's time grows with rows x width, and mixed-length batches are a quarter or more padding."""
+def batch_backward(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor, device: torch.device,
+                   pieces: int) -> torch.Tensor:
+    """Accumulate one batch's gradient and return its loss. With `pieces` > 1 (`device.micro_batches`) the rows are
+    sorted by length and cut into that many pieces, each to its own width; each piece's loss is its summed token
+    losses over the whole batch's answer tokens, so the gradient is the whole padded batch's up to float rounding.
+    One piece is the batch whole, exactly as it always was trained."""
+    if pieces == 1:
+        with autocast(device):
+            loss = model(input_ids=ids.to(device), attention_mask=padding_mask(lengths.to(device), ids.shape[1]), labels=labels.to(device)).loss
+        loss.backward()
+        return loss.detach()
     targets = int((labels[:, 1:] != -100).sum())  # the tokens the model's shifted loss counts
     loss = torch.zeros((), device=device)
-    for rows in torch.argsort(lengths).chunk(micro_batches(device)):
+    for rows in torch.argsort(lengths).chunk(pieces):
         width = int(lengths[rows].max())
         with autocast(device):
             part = model(input_ids=ids[rows, :width].to(device), attention_mask=padding_mask(lengths[rows].to(device), width),
@@ -188,7 +194,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, steps, lr, warmup, decay)
             optimizer.zero_grad(set_to_none=True)
-            loss = batch_backward(model, ids, labels, lengths, device)
+            loss = batch_backward(model, ids, labels, lengths, device, micro_batches(device, batch_size))
             if stop_on_nonfinite and not math.isfinite(loss.item()):
                 raise NonFiniteLoss(step, loss.item())
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

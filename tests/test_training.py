@@ -60,7 +60,7 @@ def test_length_sorted_pieces_give_the_whole_batch_gradient():
     whole.backward()
     expected = [p.grad.clone() for p in model.parameters()]
     model.zero_grad(set_to_none=True)
-    loss = batch_backward(model, enc.input_ids, enc.labels, enc.lengths, torch.device("cpu"))
+    loss = batch_backward(model, enc.input_ids, enc.labels, enc.lengths, torch.device("cpu"), pieces=3)
     assert loss.item() == pytest.approx(whole.item(), rel=1e-6)
     for got, want in zip((p.grad for p in model.parameters()), expected):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
