@@ -119,14 +119,10 @@ def batch_backward(model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tens
     sorted by length and cut into that many pieces, each to its own width; each piece's loss is its summed token
     losses over the whole batch's answer tokens, so the gradient is the whole padded batch's up to float rounding.
     One piece is the batch whole, exactly as it always was trained."""
-    if pieces == 1:
-        with autocast(device):
-            loss = model(input_ids=ids.to(device), attention_mask=padding_mask(lengths.to(device), ids.shape[1]), labels=labels.to(device)).loss
-        loss.backward()
-        return loss.detach()
-    targets = int((labels[:, 1:] != -100).sum())  # the tokens the model's shifted loss counts
+    groups = torch.argsort(lengths).chunk(pieces) if pieces > 1 else [slice(None)]
+    targets = int((labels[:, 1:] != -100).sum()) if pieces > 1 else None  # the tokens the shifted loss counts; None: its mean
     loss = torch.zeros((), device=device)
-    for rows in torch.argsort(lengths).chunk(pieces):
+    for rows in groups:
         width = int(lengths[rows].max())
         with autocast(device):
             part = model(input_ids=ids[rows, :width].to(device), attention_mask=padding_mask(lengths[rows].to(device), width),
@@ -175,6 +171,7 @@ def train(
     counts[-1] = batch_size - sum(counts[:-1])
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    pieces = micro_batches(device, batch_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
     model.train()
     curve: list[dict[str, float]] = []
@@ -194,7 +191,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, steps, lr, warmup, decay)
             optimizer.zero_grad(set_to_none=True)
-            loss = batch_backward(model, ids, labels, lengths, device, micro_batches(device, batch_size))
+            loss = batch_backward(model, ids, labels, lengths, device, pieces)
             if stop_on_nonfinite and not math.isfinite(loss.item()):
                 raise NonFiniteLoss(step, loss.item())
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
