@@ -61,6 +61,6 @@ def test_a_regimes_sweep_and_make_loop_share_a_seed_and_only_what_shapes_it_chan
         return pipeline.seed.seed_key(SimpleNamespace(cfg=make_cfg(tmp_path, *overrides, experiment=None)))
 
     default = key()
-    sweep = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=3", "eval.max_level=10")
+    sweep = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=3", "eval.max_level=8")
     assert all(key(f"experiment={name}", *sweep) == default for name in ("improve", "upper_bound", "plateau", "collapse", "no_humans"))
     assert len({default, key("seed=1"), key("seed_model.levels=3"), key("model.hidden=32")}) == 4
