@@ -26,6 +26,13 @@ class NonFiniteLoss(FloatingPointError):
         self.step, self.loss = step, loss
 
 
+class NothingToTrain(ValueError):
+    """Every data source is empty or has weight 0, e.g. the judge kept no label and the recipe's `new_share` is 1.
+    Raised before the first step (`step` 0), so a stage records a failed generation as it does a non-finite loss."""
+
+    step = 0
+
+
 @dataclass
 class Encoded:
     """A set of prompt/answer pairs as padded token ids with the loss mask already applied."""
@@ -165,7 +172,7 @@ def train(
     device = next(model.parameters()).device
     sources = [(data, w) for data, w in sources if len(data) and w > 0]
     if not sources:
-        raise ValueError("nothing to train on: every data source is empty or has weight 0")
+        raise NothingToTrain("nothing to train on: every data source is empty or has weight 0")
     total = sum(w for _, w in sources)
     counts = [round(batch_size * w / total) for _, w in sources]
     counts[-1] = batch_size - sum(counts[:-1])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.judges.base import Judge, JudgeInput
 from pipeline.loop import ConfigError, run_loop
 from pipeline.rundir import LOCK, RunDir, RunDirError
 from tests.conftest import make_cfg
@@ -163,6 +164,24 @@ def test_a_nan_producing_recipe_fails_the_generation_and_saves_no_weights(tmp_pa
     info = json.loads((tmp_path / "run" / "gen_1" / "train" / "train.json").read_text())
     assert info["failed"].startswith("non-finite loss") and 0 <= info["step"] < cfg.recipe.steps and info["recipe"]["lr"] == 1e6
     assert gens[0]["reason"] == f"train failed: {info['failed']}" and gens[0]["per_level_accuracy"] == {}
+    assert not (tmp_path / "run" / "gen_1" / "train" / "model").exists() and not (tmp_path / "run" / "gen_1" / "verify").exists()
+
+
+class KeepNothing(Judge):
+    """Trusts no label, so every round comes out empty."""
+
+    def keep(self, inp: JudgeInput) -> list[bool]:
+        return [False] * len(inp.prompts)
+
+
+def test_an_empty_round_that_is_all_of_each_batch_fails_the_generation_and_the_run_goes_on(tmp_path):
+    cfg = make_cfg(tmp_path, FOUR, "judge=length", "judge._target_=tests.test_faults.KeepNothing", "plugins.allow=[tests]",
+                   "recipe.new_share=1.0", "loop.max_generations=3", "loop.patience=2")
+    summary = run_loop(cfg, tmp_path / "run")
+    gens = summary["generations"]
+    assert [g["status"] for g in gens] == ["failed", "failed"] and summary["stop_reason"].startswith("plateau: 2 generations")
+    info = json.loads((tmp_path / "run" / "gen_1" / "train" / "train.json").read_text())
+    assert info["failed"].startswith("nothing to train on") and "new_share 1; 0 new rows" in info["failed"] and info["step"] == 0
     assert not (tmp_path / "run" / "gen_1" / "train" / "model").exists() and not (tmp_path / "run" / "gen_1" / "verify").exists()
 
 

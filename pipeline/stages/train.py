@@ -1,7 +1,8 @@
 """Stage 9: train the successor on the recipe and the curated data.
 
-A NaN or infinite loss stops training: the generation is recorded as failed (`train.json` holds the
-step and the recipe) and no weights are saved, so no verify runs on it.
+A NaN or infinite loss stops training, and nothing to train on (an empty round the recipe gives all of each batch)
+never starts it: the generation is recorded as failed (`train.json` holds the reason, the step and the recipe) and no
+weights are saved, so no verify runs on it.
 
 Warm start (fine-tune the champion, as Lee et al. do each round) or from scratch. Batches mix
 the newest round with all earlier data (`new_share`); accumulating rather than replacing data
@@ -22,7 +23,7 @@ from pipeline.data import load_rows
 from pipeline.model import build_model, load, n_params, save
 from pipeline.rundir import atomic_dir, write_json
 from pipeline.stages.base import Stage
-from pipeline.training import Encoded, NonFiniteLoss, encode, train, train_flops
+from pipeline.training import Encoded, NonFiniteLoss, NothingToTrain, encode, train, train_flops
 
 
 def fit(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
@@ -67,8 +68,9 @@ class Train(Stage):
         start = time.time()
         try:
             stats = fit(ctx, model, tok, sources, recipe, seed=ctx.cfg.seed * 1000 + ctx.gen)
-        except NonFiniteLoss as err:  # no successor: record why (no weights are saved) and let the loop go on
-            failed = f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']})"
+        except (NonFiniteLoss, NothingToTrain) as err:  # no successor: record why (no weights are saved) and let the loop go on
+            failed = (f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']}, new_share {recipe['new_share']:g}; "
+                      f"{len(new)} new rows, {len(old)} earlier)")
             write_json(ctx.out(self.name) / "train.json", {"recipe": recipe, "failed": failed, "step": err.step, "seconds": round(time.time() - start, 2)})
             return {"failed": failed}
         stats["train_examples"] = {"new": len(new), "earlier": len(old)}
