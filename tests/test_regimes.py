@@ -1,4 +1,4 @@
-"""The regimes' parts: a verify stage that always promotes, replace vs accumulate, the presets, the report over seeds."""
+"""The regimes' parts: verify stages that always promote or ask for a control, replace vs accumulate, the presets, the report over seeds."""
 from __future__ import annotations
 
 import json
@@ -85,6 +85,22 @@ def test_a_run_that_always_promotes_on_replaced_data_records_every_verdict_in_th
     # generation 2 trained on generation 1's round and its own, the seed's data replaced
     earlier = read_json(run / "gen_2" / "train" / "train.json")["train_examples"]["earlier"]
     assert earlier == read_json(run / "gen_1" / "curate" / "curation.json")["kept"] != read_json(run / "gen_1" / "train" / "train.json")["train_examples"]["earlier"]
+
+
+def test_the_controlled_gate_does_not_take_more_training_on_earlier_data_for_the_rounds_gain(tmp_path):
+    # a judge that keeps nothing: the successor trains on the earlier data alone, exactly as its control does (same start,
+    # same seed); a seed of 100 steps still gains from that, and 600 more steps win significantly on levels 1 and 2
+    args = (SWEEP[0], "judge=length", "judge._target_=tests.test_faults.KeepNothing", "plugins.allow=[tests]", "loop.max_generations=1",
+            "seed_model.max_steps=100", "seed_model.lr=3e-3", "recipe.steps=600", "recipe.lr=3e-3", "stage.verify.gate.window=2")
+    plain = run_loop(make_cfg(tmp_path / "plain", *args), tmp_path / "plain" / "run")
+    controlled = run_loop(make_cfg(tmp_path / "controlled", *args, "stage/verify=controlled"), tmp_path / "controlled" / "run")
+    assert plain["generations"][0]["status"] == "promoted"  # the plain gate takes the extra training for a gain
+    assert controlled["generations"][0]["status"] == "rejected"
+    first = read_json(tmp_path / "plain" / "run" / "gen_1" / "verify" / "verdict.json")
+    verdict = read_json(tmp_path / "controlled" / "run" / "gen_1" / "verify" / "verdict.json")
+    assert verdict["successor_correct"] == first["successor_correct"] and verdict["wins"] == first["wins"] > 0  # the same successor
+    assert verdict["control"]["correct"] == verdict["successor_correct"] and verdict["control"]["wins"] == verdict["control"]["losses"] == 0
+    assert "but not than the same training on the earlier data alone" in verdict["reason"]
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -51,14 +51,25 @@ def fit(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sour
     }
 
 
+def starting_point(ctx: Context, recipe: dict[str, Any]) -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
+    """The model this generation's training starts from: the champion (warm start) or a fresh model of the recipe's size."""
+    model, tok = load(ctx.champion_dir, ctx.device)
+    if not recipe["warm_start"]:
+        model = build_model(tok, recipe["hidden"], recipe["layers"], recipe["heads"], seed=ctx.cfg.seed + ctx.gen).to(ctx.device)
+    return model, tok
+
+
+def train_seed(ctx: Context) -> int:
+    """The seed of this generation's training: its data order (the successor's, and a control's in `stage/verify=controlled`)."""
+    return ctx.cfg.seed * 1000 + ctx.gen
+
+
 class Train(Stage):
     name = "train"
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe = ctx.recipe()
-        model, tok = load(ctx.champion_dir, ctx.device)
-        if not recipe["warm_start"]:
-            model = build_model(tok, recipe["hidden"], recipe["layers"], recipe["heads"], seed=ctx.cfg.seed + ctx.gen).to(ctx.device)
+        model, tok = starting_point(ctx, recipe)
         new = load_rows(ctx.out("curate") / "data")
         old = ctx.pool()
         sources = [
@@ -67,7 +78,7 @@ class Train(Stage):
         ]
         start = time.time()
         try:
-            stats = fit(ctx, model, tok, sources, recipe, seed=ctx.cfg.seed * 1000 + ctx.gen)
+            stats = fit(ctx, model, tok, sources, recipe, seed=train_seed(ctx))
         except (NonFiniteLoss, NothingToTrain) as err:  # no successor: record why (no weights are saved) and let the loop go on
             failed = (f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']}, new_share {recipe['new_share']:g}; "
                       f"{len(new)} new rows, {len(old)} earlier)")

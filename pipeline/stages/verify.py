@@ -8,7 +8,8 @@ recorded answers instead of evaluating it again, but only when they were compute
 (a bf16 GPU answer and an fp32 CPU answer can differ on the same item).
 
 `AlwaysPromote` (`stage/verify=always`) measures exactly as the gate does and promotes every successor:
-no safeguard, so a collapse shows in its verdicts instead of being stopped."""
+no safeguard, so a collapse shows in its verdicts instead of being stopped. `Controlled` (`stage/verify=controlled`)
+asks more: the successor must also beat the same training without this generation's round."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -21,6 +22,8 @@ from pipeline.gate import Gate, Verdict
 from pipeline.model import load
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
+from pipeline.stages.train import starting_point, train_seed
+from pipeline.training import encode, train
 from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
@@ -40,6 +43,11 @@ class Verify(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         items = ctx.ladder("test")
+        champion, successor = self.answers(ctx, items)
+        return self.record(ctx, self.decide(items, champion, successor), successor, ctx.champion_gen)
+
+    def answers(self, ctx: Context, items: list[Problem]) -> tuple[list[bool], list[bool]]:
+        """Per-item correctness of the champion (its recorded answers when computed the same way) and the successor."""
         here = provenance(ctx)
         recorded = ctx.read("verify", "verdict.json", gen=ctx.champion_gen)
         answers = recorded.get("successor_correct", "")
@@ -47,8 +55,7 @@ class Verify(Stage):
             champion = [bit == "1" for bit in answers]
         else:  # recorded on another device, dtype or scorer, without answers, or on another ladder: evaluate it again
             champion = ctx.correctness(*load(ctx.champion_dir, ctx.device), items, self.use)
-        successor = ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, self.use)
-        return self.record(ctx, self.decide(items, champion, successor), successor, ctx.champion_gen)
+        return champion, ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, self.use)
 
     def decide(self, items: list[Problem], champion: list[bool], successor: list[bool]) -> Verdict:
         """The verdict on per-item correctness of both models: the gate's."""
@@ -60,11 +67,12 @@ class Verify(Stage):
         successor = ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, MEASURE)  # no decision: the seed is the first champion
         return self.record(ctx, self.gate.first(items, successor), successor, None)
 
-    def record(self, ctx: Context, verdict: Verdict, successor: list[bool], champion_gen: int | None) -> dict[str, Any]:
+    def record(self, ctx: Context, verdict: Verdict, successor: list[bool], champion_gen: int | None,
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write verdict.json with the successor's per-item answers and the device and dtype they were
-        computed with (the next gate reuses them only on the same kind of device)."""
+        computed with (the next gate reuses them only on the same kind of device), and a variant's `extra` fields."""
         write_json(ctx.out(self.name) / "verdict.json",
-                   {"champion_gen": champion_gen, **verdict.to_dict(), "successor_correct": bits(successor), **provenance(ctx)})
+                   {"champion_gen": champion_gen, **verdict.to_dict(), "successor_correct": bits(successor), **provenance(ctx), **(extra or {})})
         ctx.log({"verify/promoted": int(verdict.promoted), "verify/frontier": verdict.successor_frontier}
                 | ({} if verdict.p_value is None else {"verify/p_value": verdict.p_value}))
         return {"promoted": verdict.promoted, "p_value": verdict.p_value, "successor_frontier": verdict.successor_frontier}
@@ -94,3 +102,31 @@ class AlwaysPromote(Verify):
         verdict = self.gate.decide(items, champion, successor)
         return replace(verdict, promoted=True, reason=f"always promoted (stage/verify=always); the gate would have "
                                                       f"{'promoted' if verdict.promoted else 'rejected'} it: {verdict.reason}")
+
+
+class Controlled(Verify):
+    """The gate, then a control (`stage/verify=controlled`): the same recipe, from the same start and with the same
+    seed, trained on the earlier data alone, which is what this generation would have given with an empty round. A
+    successor the gate promotes must also beat the control by the gate's own rule, so a gain that more training on
+    the earlier data gives by itself (a seed still learning its own levels) is not taken for the round's. It costs
+    one more training whenever the gate promotes; the control's weights are not kept, its answers are."""
+
+    def run(self, ctx: Context) -> dict[str, Any]:
+        items = ctx.ladder("test")
+        champion, successor = self.answers(ctx, items)
+        verdict = self.decide(items, champion, successor)
+        if not verdict.promoted:
+            return self.record(ctx, verdict, successor, ctx.champion_gen)
+        recipe = ctx.recipe()
+        model, tok = starting_point(ctx, recipe)
+        earlier = ctx.pool()
+        train(model, [(encode(tok, earlier["prompt"], earlier["answer"]), 1.0)], steps=recipe["steps"], batch_size=recipe["batch_size"],
+              lr=recipe["lr"], warmup=recipe["warmup"], seed=train_seed(ctx), description=f"gen {ctx.gen} control")
+        control = ctx.correctness(model, tok, items, self.use)
+        against = self.gate.decide(items, control, successor)
+        if not against.promoted:
+            verdict = replace(verdict, promoted=False, reason=f"better than the champion ({verdict.reason}), but not than the same "
+                                                              f"training on the earlier data alone: {against.reason}")
+        return self.record(ctx, verdict, successor, ctx.champion_gen, {"control": {
+            "reason": against.reason, "p_value": against.p_value, "wins": against.wins, "losses": against.losses,
+            "frontier": against.champion_frontier, "accuracy": against.champion_accuracy, "correct": bits(control)}})
