@@ -23,18 +23,18 @@ help: ## list the targets
 	@echo "  regimes report:        $(PY) -m pipeline.regimes runs/regimes/<timestamp>"
 	@echo "  gate error rates:      $(PY) -m pipeline.gate_check"
 
-# The virtual environment. If the python3 that runs make already has torch (a GPU machine's CUDA build), the venv
-# reuses it; otherwise it gets the pinned CPU wheel, never a multi-GB CUDA download. One pip call, without compiling
-# every installed file to bytecode up front (Python compiles what it imports, once): measured 2026-12-04 with
-# farm-bench, venv + install + the first import of the loop's packages took 34 s against 61 s for two pip calls that
-# compile everything (median of 3, 2-core Xeon). A second call finds $(READY) and does nothing.
+# The virtual environment. torch first: if the python3 that runs make already has torch
+# (a GPU machine's CUDA build), the venv reuses it; otherwise it gets the pinned CPU wheel,
+# never a multi-GB CUDA download. A second call finds $(READY) and does nothing.
 $(READY): pyproject.toml
 	python3 -m venv $(VENV)
-	@torch=$(TORCH_CPU); if python3 -c 'import torch' 2>/dev/null; then \
-		torch=; echo "reusing this machine's torch: $$(python3 -c 'import torch; print(torch.__version__)')"; \
+	@if python3 -c 'import torch' 2>/dev/null; then \
+		echo "reusing this machine's torch: $$(python3 -c 'import torch; print(torch.__version__)')"; \
 		python3 -c 'import site, sys; print("\n".join(site.getsitepackages()))' > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_host_site.pth; \
-	fi; \
-	set -x; $(PY) -m pip install -q --no-compile $$torch -e '.[dev]'
+	else \
+		$(PY) -m pip install -q $(TORCH_CPU); \
+	fi
+	$(PY) -m pip install -q -e '.[dev]'
 	@touch $(READY)
 
 venv: $(READY) ## create the virtual environment and install everything (done by loop/test)
