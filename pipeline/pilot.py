@@ -21,7 +21,7 @@ from pipeline.data import load_rows
 from pipeline.evaluate import correctness, per_level
 from pipeline.model import build_model, load, n_params
 from pipeline.rundir import read_json
-from pipeline.training import Encoded, encode, train, train_flops
+from pipeline.training import Encoded, NothingToTrain, encode, train, train_flops
 from tasks import Problem
 
 
@@ -68,7 +68,8 @@ def _finite(x: float) -> float | None:
 
 def run_pilot(spec: PilotSpec) -> dict[str, Any]:
     """Train the candidate for `steps` steps and return its record: loss curve, per-level dev
-    accuracy at each checkpoint, compute, wall time and whether the loss went non-finite."""
+    accuracy at each checkpoint, compute, wall time and whether the loss went non-finite. A candidate with
+    nothing to train on gets a record with `skipped` (why) instead: there is no pilot to score."""
     start = time.time()
     device = torch.device(spec["device"])
     recipe = spec["recipe"]
@@ -94,10 +95,13 @@ def run_pilot(spec: PilotSpec) -> dict[str, Any]:
                             "acc": {str(level): a for level, a in acc.items()}})
         model.train()  # evaluation switched it to eval mode
 
-    curve = train(
-        model, sources, steps=spec["steps"], batch_size=spec["batch_size"], lr=recipe["lr"], warmup=spec["warmup"],
-        seed=spec["train_seed"], log=evaluate, log_every=spec["eval_every"], description=f"pilot {spec['id']} s{spec['seed']}",
-    )
+    try:
+        curve = train(
+            model, sources, steps=spec["steps"], batch_size=spec["batch_size"], lr=recipe["lr"], warmup=spec["warmup"],
+            seed=spec["train_seed"], log=evaluate, log_every=spec["eval_every"], description=f"pilot {spec['id']} s{spec['seed']}",
+        )
+    except NothingToTrain as err:  # e.g. the judge kept none of the pilot round and the recipe gives it all of each batch
+        return {"id": spec["id"], "seed": spec["seed"], "recipe": recipe, "skipped": str(err), "seconds": round(time.time() - start, 2)}
     losses = [_finite(p["loss"]) for p in curve]
     counts: dict[str, int] = {}
     for p in items:

@@ -1,5 +1,5 @@
 """Faults a run must survive: damaged outputs of finished stages, a torn event log, a folder that
-cannot be written, a second loop on the same folder, a training run that blows up.
+cannot be written, a second loop on the same folder, a training run that blows up or has nothing to train on.
 
 One finished tiny run (the four-stage loop) is made once and copied into each test."""
 from __future__ import annotations
@@ -183,6 +183,24 @@ def test_an_empty_round_that_is_all_of_each_batch_fails_the_generation_and_the_r
     info = json.loads((tmp_path / "run" / "gen_1" / "train" / "train.json").read_text())
     assert info["failed"].startswith("nothing to train on") and "new_share 1; 0 new rows" in info["failed"] and info["step"] == 0
     assert not (tmp_path / "run" / "gen_1" / "train" / "model").exists() and not (tmp_path / "run" / "gen_1" / "verify").exists()
+
+
+def test_pilots_with_nothing_to_train_on_are_skipped_and_said_so(tmp_path):
+    # the whole loop: every candidate keeps new_share 1 (the tiny run proposes 'far', more steps), so each gives the
+    # empty pilot round all of each batch
+    cfg = make_cfg(tmp_path, "judge=length", "judge._target_=tests.test_faults.KeepNothing", "plugins.allow=[tests]",
+                   "recipe.new_share=1.0", "loop.max_generations=1")
+    summary = run_loop(cfg, tmp_path / "run")
+    gen = tmp_path / "run" / "gen_1"
+    experiment = json.loads((gen / "experiment" / "experiment.json").read_text())
+    built = [b["id"] for b in json.loads((gen / "build" / "built.json").read_text())["built"]]
+    assert "champion" in built and len(built) > 1
+    assert sorted((s["id"], s["seed"]) for s in experiment["skipped"]) == sorted((c, s) for c in built for s in cfg.stage.experiment.seeds)
+    assert experiment["pilots"] == [] and json.loads((gen / "interpret" / "interpretation.json").read_text())["ranked"] == []
+    assert all(s["skipped"].startswith("nothing to train on") for s in experiment["skipped"])
+    selected = json.loads((gen / "select" / "selected.json").read_text())
+    assert selected["id"] == "champion" and selected["reason"].startswith("no pilot of the champion's recipe")
+    assert summary["generations"][0]["status"] == "failed"  # and train, on the champion's recipe, has nothing either
 
 
 def test_a_torn_run_config_is_named_as_such(run, tmp_path):

@@ -81,6 +81,8 @@ class Experiment(Stage):
         jobs = [self._spec(ctx, cand, seed, str(out / "dev.json"), rounds[_round_key(cand["recipe"])]["path"], control_steps)
                 for cand in built for seed in self.seeds]
         records = self.executor.map(run_pilot, jobs, out)
+        skipped = [{k: r[k] for k in ("id", "seed", "skipped")} for r in records if "skipped" in r]
+        records = [r for r in records if "skipped" not in r]
         index = []
         for rec in records:
             name = f"pilots/{rec['id']}-s{rec['seed']}.json"
@@ -89,11 +91,11 @@ class Experiment(Stage):
         write_json(out / "experiment.json", {
             "pilot_steps": self.steps, "seeds": list(self.seeds), "levels": levels, "frontier": front,
             "items_per_level": self.items_per_level, "executor": type(self.executor).__name__, "pilots": index,
-            "rounds": list(rounds.values()),
+            "rounds": list(rounds.values()), "skipped": skipped,
         })
         flops = sum(r["flops"] for r in records)
         ctx.log({"experiment/pilots": len(records), "experiment/flops": flops})
-        return {"pilots": len(records), "diverged": sum(r["diverged"] for r in records), "flops": flops}
+        return {"pilots": len(records), "skipped": len(skipped), "diverged": sum(r["diverged"] for r in records), "flops": flops}
 
     def _rounds(self, ctx: Context, built: list[dict[str, Any]], front: int) -> dict[str, dict[str, Any]]:
         """One pilot round per distinct (temperature, judge threshold) among the candidates, on the same problems."""
