@@ -4,7 +4,8 @@ component past the seed that reads true answers, and each read is counted as mea
 
 It records the champion's true frontier against the frontier the weaknesses stage estimated, the
 successor's true accuracy per level, what a ground-truth gate would have decided on the same test
-ladder (so the self-verdict is a correct or false promotion, a correct or false rejection), and,
+ladder (so the self-verdict is a correct or false promotion, a correct or false rejection; under
+`stage/verify=controlled` a ground-truth gate that also asks the successor to beat the control), and,
 where curate could not measure it, the judge's true precision on the round.
 """
 from __future__ import annotations
@@ -57,11 +58,23 @@ class ShadowAudit(Stage):
             out |= {"outcome": "no successor"}
         else:
             truth = self.gate.decide(items, champion, successor)
-            promoted = read_json(verdict)["promoted"]
-            out |= {"outcome": OUTCOMES[(promoted, truth.promoted)], "self_promoted": promoted, "truth_promoted": truth.promoted,
+            record = read_json(verdict)
+            should = truth.promoted and self._beats_control(ctx, items, record, successor)
+            out |= {"outcome": OUTCOMES[(record["promoted"], should)], "self_promoted": record["promoted"], "truth_promoted": should,
                     "truth_reason": truth.reason, "successor_frontier": truth.successor_frontier, "successor_accuracy": truth.successor_accuracy}
         write_json(ctx.out(self.name) / "audit.json", out)
         return {"outcome": out["outcome"], "true_frontier": out.get("successor_frontier", out["champion_frontier"])}
+
+    def _beats_control(self, ctx: Context, items: list[Problem], record: dict[str, Any], successor: list[bool]) -> bool:
+        """Whether the successor truly beats the control of a `stage/verify=controlled` verdict (True when it has none).
+        The control's weights are not kept, so only answers scored with true answers on this kind of device can tell;
+        a control scored otherwise leaves the champion comparison alone to decide."""
+        control = record.get("control")
+        recorded = (control or {}).get("correct") or ""
+        true_scored = all(record.get(k) == v for k, v in {**provenance(ctx), "scorer": TrueAnswers.__name__}.items())
+        if len(recorded) != len(items) or not true_scored:
+            return True
+        return self.gate.decide(items, [b == "1" for b in recorded], successor).promoted
 
     def _true(self, ctx: Context, gen: int, items: list[Problem]) -> list[bool]:
         """Generation `gen`'s model's true per-item correctness: its audit's or its verdict's record when those

@@ -101,6 +101,8 @@ def test_the_controlled_gate_does_not_take_more_training_on_earlier_data_for_the
     assert verdict["successor_correct"] == first["successor_correct"] and verdict["wins"] == first["wins"] > 0  # the same successor
     assert verdict["control"]["correct"] == verdict["successor_correct"] and verdict["control"]["wins"] == verdict["control"]["losses"] == 0
     assert "but not than the same training on the earlier data alone" in verdict["reason"]
+    audits = [read_json(tmp_path / run / "run" / "gen_1" / "audit" / "audit.json")["outcome"] for run in ("plain", "controlled")]
+    assert audits == ["correct promotion", "correct rejection"]  # truth agrees with each gate's own question
 
 
 @pytest.mark.parametrize("preset", PRESETS)
