@@ -30,6 +30,11 @@ OUTCOMES = {(True, True): "correct promotion", (True, False): "false promotion",
             (False, True): "false rejection", (False, False): "correct rejection"}
 
 
+def _true_scored(ctx: Context, verdict: dict[str, Any]) -> bool:
+    """Whether a verdict's recorded answers were scored with the true answers on this kind of device and dtype."""
+    return all(verdict.get(k) == v for k, v in {**provenance(ctx), "scorer": TrueAnswers.__name__}.items())
+
+
 class ShadowAudit(Stage):
     name = "audit"
 
@@ -69,10 +74,8 @@ class ShadowAudit(Stage):
         """Whether the successor truly beats the control of a `stage/verify=controlled` verdict (True when it has none).
         The control's weights are not kept, so only answers scored with true answers on this kind of device can tell;
         a control scored otherwise leaves the champion comparison alone to decide."""
-        control = record.get("control")
-        recorded = (control or {}).get("correct") or ""
-        true_scored = all(record.get(k) == v for k, v in {**provenance(ctx), "scorer": TrueAnswers.__name__}.items())
-        if len(recorded) != len(items) or not true_scored:
+        recorded = (record.get("control") or {}).get("correct") or ""
+        if len(recorded) != len(items) or not _true_scored(ctx, record):
             return True
         return self.gate.decide(items, [b == "1" for b in recorded], successor).promoted
 
@@ -83,7 +86,7 @@ class ShadowAudit(Stage):
             path = ctx.run.stage_dir(gen, stage) / name
             rec = read_json(path) if path.is_file() else {}
             recorded = rec.get("successor_correct") or ""
-            same = stage == "audit" or all(rec.get(k) == v for k, v in {**provenance(ctx), "scorer": TrueAnswers.__name__}.items())
+            same = stage == "audit" or _true_scored(ctx, rec)
             if len(recorded) == len(items) and same:
                 return [b == "1" for b in recorded]
         model, tok = load(ctx.run.stage_dir(gen, "train") / "model", ctx.device)
