@@ -106,10 +106,11 @@ class AlwaysPromote(Verify):
 
 class Controlled(Verify):
     """The gate, then a control (`stage/verify=controlled`): the same recipe, from the same start and with the same
-    seed, trained on the earlier data alone, which is what this generation would have given with an empty round. A
-    successor the gate promotes must also beat the control by the gate's own rule, so a gain that more training on
-    the earlier data gives by itself (a seed still learning its own levels) is not taken for the round's. It costs
-    one more training whenever the gate promotes; the control's weights are not kept, its answers are."""
+    seed, trained on the earlier data alone: what this generation would have given with an empty round (with new_share
+    1 an empty round gives no successor; the control still trains on the earlier data). A successor the gate promotes
+    must also beat the control by the gate's own rule, so a gain that more training on the earlier data gives by
+    itself (a seed still learning its own levels) is not taken for the round's. It costs one more training whenever
+    the gate promotes; the control's weights are not kept, its answers are."""
 
     def run(self, ctx: Context) -> dict[str, Any]:
         items = ctx.ladder("test")
