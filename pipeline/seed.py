@@ -38,6 +38,9 @@ from tasks import Problem
 
 #: what gen_0 holds, as (stage, part): copied to and from the cache
 PARTS = (("train", "model"), ("train", "train.json"), ("curate", "data"))
+#: how `train_seed` schedules training, part of the cache key: change it whenever the code trains a seed differently,
+#: so no cache hands out a seed the code of the day would not have made
+SCHEDULE = "peak until settle, decay until mastered"
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -49,7 +52,7 @@ def seed_key(ctx: Context) -> str:
     """A short hash of every setting that changes the seed model."""
     cfg = ctx.cfg
     shape = OmegaConf.to_container(OmegaConf.create({"task": cfg.task, "model": cfg.model, "seed_model": cfg.seed_model, "splits": cfg.splits}), resolve=True)
-    shape["seed"] = cfg.seed
+    shape["seed"], shape["schedule"] = cfg.seed, SCHEDULE
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -66,7 +69,7 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
     recipe = {"warm_start": False, **OmegaConf.to_container(cfg.model, resolve=True),
               "steps": sm.max_steps, "batch_size": sm.batch_size, "lr": sm.lr, "warmup": sm.warmup}
     console.print(f"seed: training generation 0 on levels 1..{sm.levels} ({n_params(model):,} parameters, "
-                  f"peak lr until every level reaches {sm.settle} on dev items, then decayed to {sm.mastered}; at most {sm.max_steps} steps)")
+                  f"peak lr until every level reaches {sm.settle} on dev items, then decayed until every level reaches {sm.mastered}; at most {sm.max_steps} steps)")
     # the seed's own levels only: items a human labelled for the levels the seed is taught
     check = ctx.dev_items(range(1, sm.levels + 1), sm.check_items)
     checks: list[dict[str, Any]] = []
@@ -78,16 +81,23 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
             return min(acc.values()) >= bar
         return check_at
 
+    def mastered(step: int) -> bool:  # the decay's own check at this step when it made one (it ends training when it says yes)
+        if checks and checks[-1]["step"] == step:
+            return min(checks[-1]["accuracy"].values()) >= sm.mastered
+        return reaches(sm.mastered)(step)
+
     data = [(encode(tok, rows["prompt"], rows["answer"]), 1.0)]
-    stats = fit(ctx, model, tok, data, recipe, seed=cfg.seed, learned=reaches(sm.settle))
-    # At the peak lr a learned model still slips on a few items a check, so the decay starts at `settle`; a seed
-    # the decay left short of `mastered` trains on, now holding the peak until it is mastered (the steps left).
+    stats = fit(ctx, model, tok, data, recipe, seed=cfg.seed, learned=reaches(sm.settle), finished=reaches(sm.mastered))
+    # At the peak lr a learned model still slips on a few items a check, so the decay starts at `settle` and ends
+    # once every level is `mastered`; a seed the decay left short of that trains on, now holding the peak until it
+    # is mastered (the steps left).
     done = stats["steps"]
-    if not reaches(sm.mastered)(done) and done < sm.max_steps:
-        more = fit(ctx, model, tok, data, {**recipe, "steps": sm.max_steps - done}, seed=cfg.seed + 1, learned=reaches(sm.mastered, done))
+    if not mastered(done) and done < sm.max_steps:
+        more = fit(ctx, model, tok, data, {**recipe, "steps": sm.max_steps - done}, seed=cfg.seed + 1,
+                   learned=reaches(sm.mastered, done), finished=reaches(sm.mastered, done))
         stats.update(steps=done + more["steps"], seconds=round(stats["seconds"] + more["seconds"], 2), flops=stats["flops"] + more["flops"],
                      final_loss=more["final_loss"], curve=stats["curve"] + [{**c, "step": done + c["step"]} for c in more["curve"]])
-        reaches(sm.mastered)(stats["steps"])  # where the second decay left it
+        mastered(stats["steps"])  # where the second decay left it
     settled = (c["step"] for c in checks if c["step"] < done and min(c["accuracy"].values()) >= sm.settle)  # at the peak: the first round's checks
     stats.update(levels=sm.levels, checks=checks, settled_at=next(settled, None),
                  mastered=min(checks[-1]["accuracy"].values()) >= sm.mastered)

@@ -154,6 +154,7 @@ def train(
     description: str = "train",
     stop_on_nonfinite: bool = False,
     learned: Callable[[int], bool] | None = None,
+    finished: Callable[[int], bool] | None = None,
     check_every: int = 100,
     decay: float = 0.3,
 ) -> list[dict[str, float]]:
@@ -168,6 +169,8 @@ def train(
     usual and training ends. The loss drop in which NoPE addition is learned comes at very
     different steps for different seeds and machines, so a fixed count is either too short
     for some or wasted on others.
+    With `finished`, `finished(step)` is asked every `check_every` steps of the decay; once it says
+    yes, training ends there: the rest of the decay would only polish what is already done.
     """
     device = next(model.parameters()).device
     sources = [(data, w) for data, w in sources if len(data) and w > 0]
@@ -207,6 +210,9 @@ def train(
                 steps = step + 1 + math.ceil((step + 1) * decay / (1 - decay))  # decay from here, as a run of this length would
                 bar.update(task, total=steps)
                 model.train()  # the check may have switched it to eval mode
+            elif finished and (step + 1) % check_every == 0 and step + 1 >= steps - int(decay * steps) and step + 1 < steps and finished(step + 1):
+                steps = step + 1
+                model.train()
             if step % log_every == 0 or step == steps - 1:
                 point = {"step": step, "loss": loss.item(), "lr": optimizer.param_groups[0]["lr"], "tokens": tokens}
                 curve.append(point)

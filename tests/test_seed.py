@@ -29,11 +29,20 @@ def _seed(tmp_path, monkeypatch, accuracies: list[float], *overrides: str) -> di
     return train_seed(ctx, Console(quiet=True))
 
 def test_a_seed_decays_from_the_first_check_that_settles_and_ends_when_the_decay_does(tmp_path, monkeypatch):
-    stats = _seed(tmp_path, monkeypatch, [0.5, 0.65, 0.75, 0.995])
-    # settled at the third check (step 300); the decay is 30% of a run of that length: 129 more steps
+    stats = _seed(tmp_path, monkeypatch, [0.5, 0.65, 0.75, 0.9, 0.995])
+    # settled at the third check (step 300); the decay is 30% of a run of that length: 129 more steps, checked at 400 (not
+    # mastered yet) and where it ends
     assert stats["settled_at"] == 300 and stats["steps"] == 429 and stats["mastered"]
-    assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 429]
+    assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400, 429]
     assert stats["curve"][-1]["lr"] < 0.2 * 3e-3
+
+
+def test_a_decay_check_that_finds_the_seed_mastered_ends_it_there(tmp_path, monkeypatch):
+    stats = _seed(tmp_path, monkeypatch, [0.5, 0.65, 0.75, 0.995])
+    assert stats["settled_at"] == 300 and stats["steps"] == 400 and stats["mastered"]
+    assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400]  # no second check of the same model
+    assert 0.2 * 3e-3 < stats["curve"][-1]["lr"] < 3e-3  # stopped part-way down the decay
+
 
 def test_a_seed_the_decay_left_unmastered_holds_the_peak_again_until_it_is_mastered(tmp_path, monkeypatch):
     # settles at 200, decays to 286 where it is short of 0.99; a second round settles only on mastery (its 200th step); logged every 25 steps
@@ -49,9 +58,10 @@ def test_a_seed_never_mastered_stops_at_the_cap_and_says_so(tmp_path, monkeypatc
 
 
 def test_a_seed_the_caps_decay_taught_has_no_settled_step_but_is_mastered(tmp_path, monkeypatch):
-    stats = _seed(tmp_path, monkeypatch, [0.5] * 4 + [1.0], "seed_model.max_steps=700")  # checks at 100..400, then after the cap's decay
-    assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400, 700]
-    assert stats["steps"] == 700 and stats["settled_at"] is None and stats["mastered"]
+    # checks at 100..400 at the peak, then 500 in the cap's decay (from step 490), which finds it mastered
+    stats = _seed(tmp_path, monkeypatch, [0.5] * 4 + [1.0], "seed_model.max_steps=700")
+    assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400, 500]
+    assert stats["steps"] == 500 and stats["settled_at"] is None and stats["mastered"]
 
 
 def test_a_regimes_sweep_and_make_loop_share_a_seed_and_only_what_shapes_it_changes_the_key(tmp_path):

@@ -27,14 +27,14 @@ from pipeline.training import Encoded, NonFiniteLoss, NothingToTrain, encode, tr
 
 
 def fit(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
-        seed: int, learned: Callable[[int], bool] | None = None) -> dict[str, Any]:
+        seed: int, learned: Callable[[int], bool] | None = None, finished: Callable[[int], bool] | None = None) -> dict[str, Any]:
     """Train `model` with `recipe` on `sources`, save it as this generation's `train/model` and return
-    what train.json records (with `learned`, `recipe["steps"]` is a cap: see `training.train`).
+    what train.json records (with `learned` or `finished`, `recipe["steps"]` is a cap: see `training.train`).
     A non-finite loss raises `NonFiniteLoss` before anything is saved."""
     start = time.time()
     curve = train(
         model, sources, steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], warmup=recipe["warmup"],
-        seed=seed, description=f"gen {ctx.gen} train", learned=learned, stop_on_nonfinite=True,
+        seed=seed, description=f"gen {ctx.gen} train", learned=learned, finished=finished, stop_on_nonfinite=True,
         log=lambda step, point: ctx.log({f"train/{k}": v for k, v in point.items()}),
     )
     seconds = time.time() - start
