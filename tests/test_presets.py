@@ -123,7 +123,14 @@ def test_the_default_round_draws_levels_past_the_next_whose_halves_the_champion_
     cfg = make_cfg(tmp_path, experiment=None)
     assert cfg.labeler._target_ == "pipeline.labelers.Split"  # the labeler that asks the halves
     task, rng, frontier = ReversedAddition(), random.Random(0), 5
-    levels = round_levels(frontier, cfg.stage.curate.levels_ahead)
+    levels = round_levels(frontier, cfg.stage.curate.levels_ahead, cfg.eval.max_level)
     assert min(levels) > frontier + 1  # past what a champion answers as posed
     assert all(_mastered_share(task, level, frontier, rng) > 0.85 for level in levels)  # 0.96 and 0.90 at 7 and 8
     assert _mastered_share(task, 2 * frontier + 2, frontier, rng) < 0.5  # the limit: past twice the frontier, most do not cut so
+
+
+def test_a_round_never_labels_past_the_top_of_the_ladder(tmp_path):
+    cfg = make_cfg(tmp_path, experiment=None)
+    top, ahead = cfg.eval.max_level, cfg.stage.curate.levels_ahead
+    assert round_levels(top - 1, ahead, top) == [top]  # from 11: the round's 13 and 14 become 12, the last level a gate measures
+    assert round_levels(5, ahead, top) == [5 + d for d in ahead]  # below the top nothing changes

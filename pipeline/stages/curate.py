@@ -23,9 +23,11 @@ from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
 
-def round_levels(frontier: int, ahead: tuple[int, ...] | list[int]) -> list[int]:
-    """The levels a round labels: frontier + each of `ahead`, from level 1 up (a frontier of 0 has no level 0)."""
-    return sorted({frontier + d for d in ahead if frontier + d >= 1})
+def round_levels(frontier: int, ahead: tuple[int, ...] | list[int], top: int) -> list[int]:
+    """The levels a round labels: frontier + each of `ahead`, from level 1 up (a frontier of 0 has no level 0) and at
+    most `top`, the ladder's top (`eval.max_level`): the loop's goal, and the last level any gate can measure. Past it
+    a round only made training dearer (longer rows): from frontier 11 on a 12-level ladder, labels at 13 and 14."""
+    return sorted({min(frontier + d, top) for d in ahead if frontier + d >= 1})
 
 
 def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> list[Problem]:
@@ -79,7 +81,7 @@ class Curate(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
-        levels = round_levels(front, self.levels_ahead)
+        levels = round_levels(front, self.levels_ahead, ctx.cfg.eval.max_level)
         recipe = ctx.recipe()
         model, tok = load(ctx.champion_dir, ctx.device)
         seed = ctx.cfg.seed * 1000 + ctx.gen

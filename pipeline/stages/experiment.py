@@ -100,7 +100,7 @@ class Experiment(Stage):
     def _rounds(self, ctx: Context, built: list[dict[str, Any]], front: int) -> dict[str, dict[str, Any]]:
         """One pilot round per distinct (temperature, judge threshold) among the candidates, on the same problems."""
         model, tok = load(ctx.champion_dir, ctx.device)
-        problems = fresh_problems(ctx, round_levels(front, self.round_levels), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
+        problems = fresh_problems(ctx, round_levels(front, self.round_levels, ctx.cfg.eval.max_level), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
         rounds: dict[str, dict[str, Any]] = {}
         for recipe in (c["recipe"] for c in built):
             key = _round_key(recipe)
