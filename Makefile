@@ -25,16 +25,18 @@ help: ## list the targets
 
 # The virtual environment. torch first: if the python3 that runs make already has torch
 # (a GPU machine's CUDA build), the venv reuses it; otherwise it gets the pinned CPU wheel,
-# never a multi-GB CUDA download. A second call finds $(READY) and does nothing.
+# never a multi-GB CUDA download. pip installs without byte-compiling, then compileall does it on
+# every core (pip compiles on one: README, "Set-up details"). A second call finds $(READY) and does nothing.
 $(READY): pyproject.toml
 	python3 -m venv $(VENV)
 	@if python3 -c 'import torch' 2>/dev/null; then \
 		echo "reusing this machine's torch: $$(python3 -c 'import torch; print(torch.__version__)')"; \
 		python3 -c 'import site, sys; print("\n".join(site.getsitepackages()))' > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_host_site.pth; \
 	else \
-		$(PY) -m pip install -q $(TORCH_CPU); \
+		$(PY) -m pip install -q --no-compile $(TORCH_CPU); \
 	fi
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-compile -e '.[dev]'
+	$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') > /dev/null || true  # torch ships a Python 3.12-only test file, which pip skips too
 	@touch $(READY)
 
 venv: $(READY) ## create the virtual environment and install everything (done by loop/test)
