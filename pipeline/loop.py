@@ -184,7 +184,9 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
             run.event("stage_finish", gen=0, stage="seed", **summary)
         run_stage(ctx, audit)
         seed_front = ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]
-        console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels}, frontier {seed_front}")
+        seed_train = ctx.read("train", "train.json", gen=0)  # how long it took: the step of the loss drop differs a lot between seeds
+        settled = f"settled at step {seed_train['settled_at']:,}" if seed_train.get("settled_at") else "never settled at the peak lr"
+        console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels} in {seed_train['steps']:,} steps ({settled}), frontier {seed_front}")
         records: list[dict[str, Any]] = []
         reason = stop_reason(records, cfg, seed_front)
         while reason is None:
