@@ -206,13 +206,14 @@ def train(
                 raise NonFiniteLoss(step, loss.item())
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            if learned and (step + 1) % check_every == 0 and step + 1 < steps - int(decay * steps) and learned(step + 1):
-                steps = step + 1 + math.ceil((step + 1) * decay / (1 - decay))  # decay from here, as a run of this length would
-                bar.update(task, total=steps)
-                model.train()  # the check may have switched it to eval mode
-            elif finished and (step + 1) % check_every == 0 and step + 1 >= steps - int(decay * steps) and step + 1 < steps and finished(step + 1):
-                steps = step + 1
-                model.train()
+            if (step + 1) % check_every == 0 and step + 1 < steps:
+                decaying = step + 1 >= steps - int(decay * steps)
+                check = finished if decaying else learned
+                if check and check(step + 1):
+                    # learned: decay from here, as a run of this length would; finished: end here
+                    steps = step + 1 if decaying else step + 1 + math.ceil((step + 1) * decay / (1 - decay))
+                    bar.update(task, total=steps)
+                model.train()  # a check may have switched it to eval mode
             if step % log_every == 0 or step == steps - 1:
                 point = {"step": step, "loss": loss.item(), "lr": optimizer.param_groups[0]["lr"], "tokens": tokens}
                 curve.append(point)
