@@ -26,17 +26,21 @@ from pipeline.stages.base import Stage
 from pipeline.training import Encoded, NonFiniteLoss, NothingToTrain, encode, train, train_flops
 
 
+def train_recipe(model: torch.nn.Module, sources: list[tuple[Encoded, float]], recipe: dict[str, Any], seed: int, **options: Any) -> list[dict[str, float]]:
+    """`training.train` on a recipe's schedule (steps, batch size, lr, warmup): a generation's training and a
+    `stage/verify=controlled` control, which must train exactly alike."""
+    return train(model, sources, steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], warmup=recipe["warmup"],
+                 seed=seed, **options)
+
+
 def fit(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
         seed: int, learned: Callable[[int], bool] | None = None, finished: Callable[[int], bool] | None = None) -> dict[str, Any]:
     """Train `model` with `recipe` on `sources`, save it as this generation's `train/model` and return
     what train.json records (with `learned` or `finished`, `recipe["steps"]` is a cap: see `training.train`).
     A non-finite loss raises `NonFiniteLoss` before anything is saved."""
     start = time.time()
-    curve = train(
-        model, sources, steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], warmup=recipe["warmup"],
-        seed=seed, description=f"gen {ctx.gen} train", learned=learned, finished=finished, stop_on_nonfinite=True,
-        log=lambda step, point: ctx.log({f"train/{k}": v for k, v in point.items()}),
-    )
+    curve = train_recipe(model, sources, recipe, seed, description=f"gen {ctx.gen} train", learned=learned, finished=finished,
+                         stop_on_nonfinite=True, log=lambda step, point: ctx.log({f"train/{k}": v for k, v in point.items()}))
     seconds = time.time() - start
     with atomic_dir(ctx.out("train") / "model") as tmp:
         save(model, tok, tmp)

@@ -22,8 +22,8 @@ from pipeline.gate import Gate, Verdict
 from pipeline.model import load
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
-from pipeline.stages.train import starting_point, train_seed
-from pipeline.training import encode, train
+from pipeline.stages.train import starting_point, train_recipe, train_seed
+from pipeline.training import encode
 from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
@@ -121,8 +121,7 @@ class Controlled(Verify):
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
         earlier = ctx.pool()
-        train(model, [(encode(tok, earlier["prompt"], earlier["answer"]), 1.0)], steps=recipe["steps"], batch_size=recipe["batch_size"],
-              lr=recipe["lr"], warmup=recipe["warmup"], seed=train_seed(ctx), description=f"gen {ctx.gen} control")
+        train_recipe(model, [(encode(tok, earlier["prompt"], earlier["answer"]), 1.0)], recipe, train_seed(ctx), description=f"gen {ctx.gen} control")
         control = ctx.correctness(model, tok, items, self.use)
         against = self.gate.decide(items, control, successor)
         if not against.promoted:
