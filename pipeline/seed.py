@@ -16,7 +16,6 @@ import hashlib
 import json
 import random
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +25,10 @@ from rich.console import Console
 from pipeline.cache import claim, seal
 from pipeline.context import Context
 from pipeline.data import load_rows, save_rows
-from pipeline.evaluate import per_level
 from pipeline.model import build_model, build_tokenizer, n_params
 from pipeline.rundir import LEDGER, atomic_dir, read_json, write_json
 from pipeline.scoring import TrueAnswers
-from pipeline.stages.train import fit
+from pipeline.stages.train import LevelChecks, fit
 from pipeline.stages.verify import Verify
 from pipeline.training import encode
 from pipeline.truth import DECIDE, SEED
@@ -70,37 +68,23 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
               "steps": sm.max_steps, "batch_size": sm.batch_size, "lr": sm.lr, "warmup": sm.warmup}
     console.print(f"seed: training generation 0 on levels 1..{sm.levels} ({n_params(model):,} parameters, "
                   f"peak lr until every level reaches {sm.settle} on dev items, then decayed until every level reaches {sm.mastered}; at most {sm.max_steps} steps)")
-    # the seed's own levels only: items a human labelled for the levels the seed is taught
-    check = ctx.dev_items(range(1, sm.levels + 1), sm.check_items)
-    checks: list[dict[str, Any]] = []
-
-    def reaches(bar: float, offset: int = 0) -> Callable[[int], bool]:
-        def check_at(step: int) -> bool:  # true answers whatever the run's scorer: the seed is the human-made phase, shared by every mode
-            acc = per_level(check, ctx.correctness(model, tok, check, DECIDE, TrueAnswers()))
-            checks.append({"step": offset + step, "accuracy": acc})
-            return min(acc.values()) >= bar
-        return check_at
-
-    def mastered(step: int) -> bool:  # the decay's own check at this step when it made one (it ends training when it says yes)
-        if checks and checks[-1]["step"] == step:
-            return min(checks[-1]["accuracy"].values()) >= sm.mastered
-        return reaches(sm.mastered)(step)
-
+    # the seed's own levels only: items a human labelled for the levels the seed is taught; true answers whatever the
+    # run's scorer: the seed is the human-made phase, shared by every mode
+    checks = LevelChecks(ctx, model, tok, ctx.dev_items(range(1, sm.levels + 1), sm.check_items), TrueAnswers())
     data = [(encode(tok, rows["prompt"], rows["answer"]), 1.0)]
-    stats = fit(ctx, model, tok, data, recipe, seed=cfg.seed, learned=reaches(sm.settle), finished=reaches(sm.mastered))
+    stats = fit(ctx, model, tok, data, recipe, seed=cfg.seed, learned=checks.reaches(sm.settle), finished=checks.reaches(sm.mastered))
     # At the peak lr a learned model still slips on a few items a check, so the decay starts at `settle` and ends
     # once every level is `mastered`; a seed the decay left short of that trains on, now holding the peak until it
     # is mastered (the steps left).
     done = stats["steps"]
-    if not mastered(done) and done < sm.max_steps:
+    if not checks.at(done, sm.mastered) and done < sm.max_steps:
         more = fit(ctx, model, tok, data, {**recipe, "steps": sm.max_steps - done}, seed=cfg.seed + 1,
-                   learned=reaches(sm.mastered, done), finished=reaches(sm.mastered, done))
+                   learned=checks.reaches(sm.mastered, done), finished=checks.reaches(sm.mastered, done))
         stats.update(steps=done + more["steps"], seconds=round(stats["seconds"] + more["seconds"], 2), flops=stats["flops"] + more["flops"],
                      final_loss=more["final_loss"], curve=stats["curve"] + [{**c, "step": done + c["step"]} for c in more["curve"]])
-        mastered(stats["steps"])  # where the second decay left it
-    settled = (c["step"] for c in checks if c["step"] < done and min(c["accuracy"].values()) >= sm.settle)  # at the peak: the first round's checks
-    stats.update(levels=sm.levels, checks=checks, settled_at=next(settled, None),
-                 mastered=min(checks[-1]["accuracy"].values()) >= sm.mastered)
+    # settled_at: at the peak, the first round's checks
+    stats.update(levels=sm.levels, checks=checks.checks, settled_at=checks.first(sm.settle, before=done),
+                 mastered=checks.at(stats["steps"], sm.mastered))
     write_json(ctx.out("train") / "train.json", stats)
     return stats
 

@@ -89,8 +89,10 @@ def test_a_run_that_always_promotes_on_replaced_data_records_every_verdict_in_th
 
 def test_the_controlled_gate_does_not_take_more_training_on_earlier_data_for_the_rounds_gain(tmp_path):
     # a judge that keeps nothing: the successor trains on the earlier data alone, exactly as its control does (same start,
-    # same seed); a seed of 100 steps still gains from that, and 600 more steps win significantly on levels 1 and 2
+    # same seed, every step of the recipe: stage/train=finetune); a seed of 100 steps still gains from that, and 600 more
+    # steps win significantly on levels 1 and 2
     args = (SWEEP[0], "judge=length", "judge._target_=tests.test_faults.KeepNothing", "plugins.allow=[tests]", "loop.max_generations=1",
+            "stage/train=finetune",
             "seed_model.max_steps=100", "seed_model.lr=3e-3", "recipe.steps=600", "recipe.lr=3e-3", "stage.verify.gate.window=2")
     plain = run_loop(make_cfg(tmp_path / "plain", *args), tmp_path / "plain" / "run")
     controlled = run_loop(make_cfg(tmp_path / "controlled", *args, "stage/verify=controlled"), tmp_path / "controlled" / "run")

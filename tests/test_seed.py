@@ -11,6 +11,7 @@ import torch
 from rich.console import Console
 
 import pipeline.seed
+import pipeline.stages.train
 from pipeline.context import Context
 from pipeline.logger import NoLogger
 from pipeline.rundir import RunDir
@@ -22,7 +23,7 @@ TINY_SEED = ("model.hidden=8", "model.layers=1", "model.heads=1", "seed_model.n_
 
 def _seed(tmp_path, monkeypatch, accuracies: list[float], *overrides: str) -> dict:
     script = iter(accuracies)
-    monkeypatch.setattr(pipeline.seed, "per_level", lambda items, right: {1: next(script), 2: 1.0})
+    monkeypatch.setattr(pipeline.stages.train, "per_level", lambda items, right: {1: next(script), 2: 1.0})
     logger = NoLogger()
     logger.start(tmp_path, "seed", {})
     ctx = Context.build(make_cfg(tmp_path, *TINY_SEED, *overrides), RunDir(tmp_path / "run"), torch.device("cpu"), logger)

@@ -107,7 +107,7 @@ def test_a_users_own_class_needs_the_allow_list(tmp_path):
     target = f"{__name__}.EchoStage"
     with pytest.raises(ConfigError, match=f"stage.train._target_={target} is not allowed"):
         validate(make_cfg(tmp_path, f"stage.train._target_={target}"))
-    cfg = make_cfg(tmp_path, f"stage.train._target_={target}", f"plugins.allow=[{__name__.split('.')[0]}]")
+    cfg = make_cfg(tmp_path, "stage/train=finetune", f"stage.train._target_={target}", f"plugins.allow=[{__name__.split('.')[0]}]")  # no settings to pass
     validate(cfg)
     assert isinstance(plugins.instantiate(cfg.stage.train, plugins.allowed(cfg)), EchoStage)
 

@@ -7,7 +7,8 @@ weights are saved, so no verify runs on it.
 Warm start (fine-tune the champion, as Lee et al. do each round) or from scratch. Batches mix
 the newest round with all earlier data (`new_share`); accumulating rather than replacing data
 is what keeps self-training from collapsing (Gerstgrasser et al. 2024). The seed (generation 0)
-trains through `fit` too, from scratch on its ground truth.
+trains through `fit` too, from scratch on its ground truth, and until it has learned its levels, as
+`UntilLearned` trains a generation: the recipe's steps are then a cap, not a count.
 """
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ from transformers import PreTrainedTokenizerFast
 
 from pipeline.context import Context
 from pipeline.data import load_rows
+from pipeline.evaluate import per_level
 from pipeline.model import build_model, load, n_params, save
 from pipeline.rundir import atomic_dir, write_json
+from pipeline.scoring import Scorer
 from pipeline.stages.base import Stage
 from pipeline.training import Encoded, NonFiniteLoss, NothingToTrain, encode, train, train_flops
+from pipeline.truth import DECIDE
+from tasks import Problem
 
 
 def train_recipe(model: torch.nn.Module, sources: list[tuple[Encoded, float]], recipe: dict[str, Any], seed: int, **options: Any) -> list[dict[str, float]]:
@@ -33,14 +38,42 @@ def train_recipe(model: torch.nn.Module, sources: list[tuple[Encoded, float]], r
                  seed=seed, **options)
 
 
+class LevelChecks:
+    """Dev-accuracy checks of a model while it trains, every level of `items` at once, each recorded in `checks`:
+    the questions `training.train` asks (`learned`, `finished`) about the seed and about a generation.
+    The answers are the dev items' (true ones, counted as deciding, or label-free by `scorer`)."""
+
+    def __init__(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, items: list[Problem], scorer: Scorer | None = None) -> None:
+        self.ctx, self.model, self.tok, self.items, self.scorer = ctx, model, tok, items, scorer
+        self.checks: list[dict[str, Any]] = []
+
+    def at(self, step: int, bar: float | Callable[[int], float]) -> bool:
+        """Whether every level reaches `bar` (one for all, or each level's own) at `step`: the check already made at
+        that step, else a new one."""
+        if not self.checks or self.checks[-1]["step"] != step:
+            acc = per_level(self.items, self.ctx.correctness(self.model, self.tok, self.items, DECIDE, self.scorer))
+            self.checks.append({"step": step, "accuracy": acc})
+        return all(a >= (bar(lv) if callable(bar) else bar) for lv, a in self.checks[-1]["accuracy"].items())
+
+    def reaches(self, bar: float | Callable[[int], float], offset: int = 0) -> Callable[[int], bool]:
+        """`at` as `training.train` calls it, with its steps counted from `offset` (a run continued by a second `fit`)."""
+        return lambda step: self.at(offset + step, bar)
+
+    def first(self, bar: float, before: int | None = None) -> int | None:
+        """The first checked step (before `before`) at which every level reached `bar`."""
+        return next((c["step"] for c in self.checks if (before is None or c["step"] < before) and min(c["accuracy"].values()) >= bar), None)
+
+
 def fit(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
-        seed: int, learned: Callable[[int], bool] | None = None, finished: Callable[[int], bool] | None = None) -> dict[str, Any]:
+        seed: int, learned: Callable[[int], bool] | None = None, finished: Callable[[int], bool] | None = None,
+        check_every: int = 100) -> dict[str, Any]:
     """Train `model` with `recipe` on `sources`, save it as this generation's `train/model` and return
-    what train.json records (with `learned` or `finished`, `recipe["steps"]` is a cap: see `training.train`).
-    A non-finite loss raises `NonFiniteLoss` before anything is saved."""
+    what train.json records (with `learned` or `finished`, asked every `check_every` steps, `recipe["steps"]` is a cap:
+    see `training.train`). A non-finite loss raises `NonFiniteLoss` before anything is saved."""
     start = time.time()
     curve = train_recipe(model, sources, recipe, seed, description=f"gen {ctx.gen} train", learned=learned, finished=finished,
-                         stop_on_nonfinite=True, log=lambda step, point: ctx.log({f"train/{k}": v for k, v in point.items()}))
+                         check_every=check_every, stop_on_nonfinite=True,
+                         log=lambda step, point: ctx.log({f"train/{k}": v for k, v in point.items()}))
     seconds = time.time() - start
     with atomic_dir(ctx.out("train") / "model") as tmp:
         save(model, tok, tmp)
@@ -69,6 +102,8 @@ def train_seed(ctx: Context) -> int:
 
 
 class Train(Stage):
+    """The recipe's schedule, all of its steps."""
+
     name = "train"
 
     def run(self, ctx: Context) -> dict[str, Any]:
@@ -82,7 +117,7 @@ class Train(Stage):
         ]
         start = time.time()
         try:
-            stats = fit(ctx, model, tok, sources, recipe, seed=train_seed(ctx))
+            stats = self.fit(ctx, model, tok, sources, recipe, max(new["level"], default=0) if "level" in new.column_names else 0)
         except (NonFiniteLoss, NothingToTrain) as err:  # no successor: record why (no weights are saved) and let the loop go on
             failed = (f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']}, new_share {recipe['new_share']:g}; "
                       f"{len(new)} new rows, {len(old)} earlier)")
@@ -90,4 +125,43 @@ class Train(Stage):
             return {"failed": failed}
         stats["train_examples"] = {"new": len(new), "earlier": len(old)}
         write_json(ctx.out(self.name) / "train.json", stats)
-        return {"final_loss": round(stats["final_loss"], 4), "steps_per_s": round(stats["steps"] / stats["seconds"], 2), "flops": stats["flops"]}
+        return {"steps": stats["steps"], "final_loss": round(stats["final_loss"], 4), "steps_per_s": round(stats["steps"] / stats["seconds"], 2),
+                "flops": stats["flops"]}
+
+    def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
+            top: int) -> dict[str, Any]:
+        """Train on `sources` (the round's highest level is `top`, 0 for an empty round) and save the successor."""
+        return fit(ctx, model, tok, sources, recipe, seed=train_seed(ctx))
+
+
+class UntilLearned(Train):
+    """The recipe's steps as a cap: the peak lr is held until the round is learned and nothing mastered is lost, on
+    `check_items` dev items a level asked every `check_every` steps: every level past the champion's frontier up to the
+    round's highest reaches `settle`, and every level up to the frontier still reaches `mastered`. Then the lr decays,
+    as the seed's does, over the same share of the steps so far as the recipe's decay takes of its run, and training
+    ends at the first check of the decay where every level reaches `mastered`. A generation that has learned its round
+    early stops spending steps on it; one that has not trains the whole cap. Holding the mastered levels to `mastered`
+    is what keeps a short decay from costing them: measured, a generation stopped as soon as every level reached 0.9
+    lost 2-4 points on mastered levels and the gate rejected it (README, "Generations that stop when they have
+    learned"). The dev answers are the run's scorer's: true ones (counted as deciding), or label-free."""
+
+    def __init__(self, settle: float = 0.9, mastered: float = 0.99, check_items: int = 100, check_every: int = 50) -> None:
+        if not 0 < settle <= mastered <= 1 or check_items < 1 or check_every < 1:
+            raise ValueError(f"stage.train needs 0 < settle <= mastered <= 1 and positive check_items, check_every "
+                             f"(got settle {settle}, mastered {mastered}, check_items {check_items}, check_every {check_every})")
+        self.settle, self.mastered, self.check_items, self.check_every = settle, mastered, check_items, check_every
+
+    def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
+            top: int) -> dict[str, Any]:
+        frontier = ctx.champion_frontier()
+        levels = range(1, min(max(top, frontier), ctx.cfg.eval.max_level) + 1)
+        checks, learned_at = LevelChecks(ctx, model, tok, ctx.dev_items(levels, self.check_items)), []
+
+        def learned(step: int) -> bool:
+            if checks.at(step, lambda level: self.mastered if level <= frontier else self.settle):
+                learned_at.append(step)
+                return True
+            return False
+        stats = fit(ctx, model, tok, sources, recipe, seed=train_seed(ctx), learned=learned, finished=checks.reaches(self.mastered),
+                    check_every=self.check_every)
+        return stats | {"cap": recipe["steps"], "learned_at": next(iter(learned_at), None), "checks": checks.checks}

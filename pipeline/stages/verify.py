@@ -109,8 +109,10 @@ class Controlled(Verify):
     seed, trained on the earlier data alone: what this generation would have given with an empty round (with new_share
     1 an empty round gives no successor; the control still trains on the earlier data). A successor the gate promotes
     must also beat the control by the gate's own rule, so a gain that more training on the earlier data gives by
-    itself (a seed still learning its own levels) is not taken for the round's. It costs one more training whenever
-    the gate promotes; the control's weights are not kept, its answers are."""
+    itself (a seed still learning its own levels) is not taken for the round's. The control trains every step of the
+    recipe, even where `stage/train=until_learned` stopped the successor sooner: at least the successor's training, so
+    the comparison never favours the round. It costs one more training whenever the gate promotes; the control's weights
+    are not kept, its answers are."""
 
     def run(self, ctx: Context) -> dict[str, Any]:
         items = ctx.ladder("test")
