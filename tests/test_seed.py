@@ -19,7 +19,7 @@ from pipeline.seed import train_seed
 from tests.conftest import make_cfg
 
 TINY_SEED = ("model.hidden=8", "model.layers=1", "model.heads=1", "seed_model.n_problems=200", "seed_model.max_steps=2000",
-             "seed_model.batch_size=8", "seed_model.warmup=5", "seed_model.check_items=3")
+             "seed_model.batch_size=8", "seed_model.warmup=5", "seed_model.check_items=3", "seed_model.settle=0.7")
 
 def _seed(tmp_path, monkeypatch, accuracies: list[float], *overrides: str) -> dict:
     script = iter(accuracies)
