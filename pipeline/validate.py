@@ -140,6 +140,8 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("stage.curate.judge.steps", at_least(1)), ("stage.curate.judge.lr", positive()), ("stage.curate.judge.batch_size", at_least(1)),
     ("stage.curate.judge.hidden", at_least(1)), ("stage.curate.judge.layers", at_least(1)), ("stage.curate.judge.heads", at_least(1)),
     ("stage.curate.judge.negatives", at_least(1)), ("stage.curate.judge.max_rows", at_least(1)),
+    ("stage.train.settle", within(0, 1, lo_open=True)), ("stage.train.mastered", within(0, 1, lo_open=True)),
+    ("stage.train.check_items", at_least(1)), ("stage.train.check_every", at_least(1)),
     ("stage.review.sample_size", at_least(0)), ("stage.review.max_label_error", PROB), ("stage.review.confidence", RATE),
     ("stage.review.max_contamination", at_least(0)),
 ]
@@ -151,6 +153,8 @@ RELATIONS: list[tuple[str, Callable[[DictConfig], bool], str]] = [
     ("recipe.hidden % recipe.heads", lambda c: c.recipe.hidden % c.recipe.heads == 0, "0 (heads must divide hidden)"),
     ("seed_model.levels", lambda c: c.seed_model.levels < c.eval.max_level, "< eval.max_level (the gate needs a level past the seed's)"),
     ("seed_model.settle", lambda c: c.seed_model.settle <= c.seed_model.mastered, "<= seed_model.mastered (the decay starts before mastery)"),
+    ("stage.train.settle", lambda c: OmegaConf.select(c, "stage.train.settle", default=0) <= OmegaConf.select(c, "stage.train.mastered", default=1),
+     "<= stage.train.mastered (the decay starts before mastery)"),
     ("eval.items_per_level", lambda c: c.eval.items_per_level >= OmegaConf.select(c, "stage.verify.gate.min_items", default=0),
      ">= stage.verify.gate.min_items (the frontier passes over a level with fewer test items: no level would be judged)"),
     ("stage.experiment.checkpoints", lambda c: "experiment" not in c.stage or c.stage.experiment.checkpoints <= c.stage.experiment.steps,
@@ -216,12 +220,14 @@ def _check_humans(cfg: DictConfig) -> None:
     if readers is None:
         return
     scorer, judge = OmegaConf.select(cfg, "scorer._target_", default=None), OmegaConf.select(cfg, "judge._target_", default=None)
+    train = OmegaConf.select(cfg, "stage.train._target_", default=None)
     why = {
         "weaknesses": scorer is not None and _locate(scorer).needs_answers,
         "experiment": (scorer is not None and _locate(scorer).needs_answers) or (judge is not None and _locate(judge).reads_ground_truth),
         "verify": scorer is not None and _locate(scorer).needs_answers,
         "curate": (judge is not None and _locate(judge).reads_ground_truth) or bool(OmegaConf.select(cfg, "stage.curate.calibrate", default=False)),
         "review": OmegaConf.select(cfg, "stage.review.sample_size", default=0) > 0,
+        "train": scorer is not None and _locate(scorer).needs_answers and train is not None and getattr(_locate(train), "scores_dev", False),
     }
     bad = [s for s in OmegaConf.select(cfg, "loop.stages", default=[]) if why.get(s) and s not in readers]
     if bad:

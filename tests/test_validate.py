@@ -51,6 +51,9 @@ class EchoStage(Stage):
     ("model.heads=3", "model.hidden % model.heads must be 0"),
     ("seed_model.levels=5", "seed_model.levels must be < eval.max_level"),  # tiny: max_level 5
     ("seed_model.settle=0.995", "seed_model.settle must be <= seed_model.mastered"),
+    ("stage.train.settle=0", "stage.train.settle=0 is not allowed; it must be a number in (0, 1]"),
+    ("stage.train.check_every=0", "stage.train.check_every=0 is not allowed; it must be an integer >= 1"),
+    ("stage.train.settle=0.995", "stage.train.settle must be <= stage.train.mastered"),
     ("stage.verify.gate.min_items=30", "eval.items_per_level must be >= stage.verify.gate.min_items"),  # tiny: 20 items a level
     ("stage.train._target_=os.system", "stage.train._target_=os.system is not allowed: targets must be classes in pipeline., tasks."),
     ("stage.verify.gate._target_=os.system", "stage.verify.gate._target_=os.system is not allowed"),
@@ -147,10 +150,11 @@ def test_a_run_folder_that_cannot_be_created_is_one_line_too(tmp_path):
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("override, stages", [("judge=oracle", "experiment, curate"), ("scorer=truth", "weaknesses, experiment, verify"),
+@pytest.mark.parametrize("override, stages", [("judge=oracle", "experiment, curate"), ("scorer=truth", "weaknesses, experiment, train, verify"),
+                                              ("scorer=truth stage/train=finetune", "weaknesses, experiment, verify"),
                                               ("stage/review=audit", "review")])
 def test_a_stage_that_would_read_truth_under_humans_none_is_refused_before_any_work(tmp_path, override, stages):
-    cfg = make_cfg(tmp_path, "humans=none", override)
+    cfg = make_cfg(tmp_path, "humans=none", *override.split(" "))
     with pytest.raises(ConfigError, match=f"humans=none lets no stage but \\[\\] read ground truth, but {stages} would"):
         run_loop(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()

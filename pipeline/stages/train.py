@@ -105,6 +105,8 @@ class Train(Stage):
     """The recipe's schedule, all of its steps."""
 
     name = "train"
+    #: whether it answers dev items with the run's scorer while it trains (true answers when the scorer needs them)
+    scores_dev: bool = False
 
     def run(self, ctx: Context) -> dict[str, Any]:
         recipe = ctx.recipe()
@@ -144,6 +146,8 @@ class UntilLearned(Train):
     is what keeps a short decay from costing them: measured, a generation stopped as soon as every level reached 0.9
     lost 2-4 points on mastered levels and the gate rejected it (README, "Generations that stop when they have
     learned"). The dev answers are the run's scorer's: true ones (counted as deciding), or label-free."""
+
+    scores_dev = True
 
     def __init__(self, settle: float = 0.9, mastered: float = 0.99, check_items: int = 100, check_every: int = 50) -> None:
         if not 0 < settle <= mastered <= 1 or check_items < 1 or check_every < 1:
