@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from datasets import Dataset
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.context import Context
@@ -53,7 +54,7 @@ class LevelChecks:
         if not self.checks or self.checks[-1]["step"] != step:
             acc = per_level(self.items, self.ctx.correctness(self.model, self.tok, self.items, DECIDE, self.scorer))
             self.checks.append({"step": step, "accuracy": acc})
-        return all(a >= (bar(lv) if callable(bar) else bar) for lv, a in self.checks[-1]["accuracy"].items())
+        return _meets(self.checks[-1]["accuracy"], bar)
 
     def reaches(self, bar: float | Callable[[int], float], offset: int = 0) -> Callable[[int], bool]:
         """`at` as `training.train` calls it, with its steps counted from `offset` (a run continued by a second `fit`)."""
@@ -61,7 +62,12 @@ class LevelChecks:
 
     def first(self, bar: float, before: int | None = None) -> int | None:
         """The first checked step (before `before`) at which every level reached `bar`."""
-        return next((c["step"] for c in self.checks if (before is None or c["step"] < before) and min(c["accuracy"].values()) >= bar), None)
+        return next((c["step"] for c in self.checks if (before is None or c["step"] < before) and _meets(c["accuracy"], bar)), None)
+
+
+def _meets(accuracy: dict[int, float], bar: float | Callable[[int], float]) -> bool:
+    """Whether every level's accuracy reaches `bar`: one for all, or each level's own."""
+    return all(a >= (bar(level) if callable(bar) else bar) for level, a in accuracy.items())
 
 
 def fit(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
@@ -119,7 +125,7 @@ class Train(Stage):
         ]
         start = time.time()
         try:
-            stats = self.fit(ctx, model, tok, sources, recipe, max(new["level"], default=0) if "level" in new.column_names else 0)
+            stats = self.fit(ctx, model, tok, sources, recipe, new)
         except (NonFiniteLoss, NothingToTrain) as err:  # no successor: record why (no weights are saved) and let the loop go on
             failed = (f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']}, new_share {recipe['new_share']:g}; "
                       f"{len(new)} new rows, {len(old)} earlier)")
@@ -131,8 +137,8 @@ class Train(Stage):
                 "flops": stats["flops"]}
 
     def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
-            top: int) -> dict[str, Any]:
-        """Train on `sources` (the round's highest level is `top`, 0 for an empty round) and save the successor."""
+            new: Dataset) -> dict[str, Any]:
+        """Train on `sources` (the first holds this generation's round, `new`) and save the successor."""
         return fit(ctx, model, tok, sources, recipe, seed=train_seed(ctx))
 
 
@@ -156,7 +162,8 @@ class UntilLearned(Train):
         self.settle, self.mastered, self.check_items, self.check_every = settle, mastered, check_items, check_every
 
     def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
-            top: int) -> dict[str, Any]:
+            new: Dataset) -> dict[str, Any]:
+        top = max(new["level"], default=0) if "level" in new.column_names else 0  # the round's highest level; 0: an empty round
         frontier = ctx.champion_frontier()
         levels = range(1, min(max(top, frontier), ctx.cfg.eval.max_level) + 1)
         checks, learned_at = LevelChecks(ctx, model, tok, ctx.dev_items(levels, self.check_items)), []
