@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import Dataset, concatenate_datasets
+from datasets import Dataset
 from omegaconf import DictConfig, OmegaConf
 
 from pipeline import plugins
-from pipeline.data import load_rows
+from pipeline.data import load_joined
 from pipeline.evaluate import correctness
 from pipeline.logger import NoLogger
 from pipeline.pools import Accumulate
@@ -91,8 +91,14 @@ class Context:
 
     def pool(self) -> Dataset:
         """Earlier training data: by default the seed's ground truth plus every promoted generation's curated round."""
-        parts = [load_rows(p) for p in self.pool_paths()]
-        return concatenate_datasets([p for p in parts if len(p)])
+        rows = load_joined(self.pool_paths())
+        if rows is None:
+            raise ValueError(f"no earlier data: every dataset of the pool is empty ({self.pool_paths()})")
+        return rows
+
+    def earlier(self) -> list[tuple[Dataset, float]]:
+        """Earlier training data as training draws it: the `data` policy's groups, each with its share of the earlier part of a batch."""
+        return [(rows, share) for paths, share in self.data.groups(self) if (rows := load_joined(paths)) is not None]
 
     def ladder(self, split: str) -> list[Problem]:
         """Held-out ground-truth items at every level 1..max_level (`test`: the gate only; `dev`: everyone else)."""

@@ -8,7 +8,7 @@ from typing import Any
 
 import datasets
 import pyarrow as pa
-from datasets import Dataset, DatasetInfo, load_from_disk
+from datasets import Dataset, DatasetInfo, concatenate_datasets, load_from_disk
 from datasets.table import InMemoryTable
 
 from pipeline.rundir import atomic_dir
@@ -39,3 +39,9 @@ def load_rows(path: Path) -> Dataset:
     if not json.loads((path / "state.json").read_text())["_data_files"]:
         return from_columns({name: [] for name in DatasetInfo.from_directory(str(path)).features})
     return load_from_disk(str(path))
+
+
+def load_joined(paths: list[Path]) -> Dataset | None:
+    """Saved datasets as one, the empty ones passed over; None when every one is empty."""
+    parts = [rows for rows in map(load_rows, paths) if len(rows)]
+    return concatenate_datasets(parts) if parts else None

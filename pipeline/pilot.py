@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import torch
-from datasets import concatenate_datasets
 
 from pipeline import plugins
-from pipeline.data import load_rows
+from pipeline.data import load_joined
 from pipeline.evaluate import correctness, per_level
 from pipeline.model import build_model, load, n_params
 from pipeline.rundir import read_json
@@ -52,10 +51,9 @@ class PilotSpec(TypedDict):
 def _encode_source(tokenizer: Any, source: Source, max_rows: int, seed: int) -> Encoded:
     """The source's rows, a seeded subsample of `max_rows` when there are more (chosen before the
     columns are read: reading all of a 200k-row pool costs seconds)."""
-    parts = [rows for rows in (load_rows(Path(p)) for p in source["paths"]) if len(rows)]
-    if not parts:
+    rows = load_joined([Path(p) for p in source["paths"]])
+    if rows is None:
         return encode(tokenizer, [], [])
-    rows = concatenate_datasets(parts)
     if len(rows) > max_rows:
         rows = rows.select(sorted(random.Random(seed).sample(range(len(rows)), max_rows)))
     return encode(tokenizer, rows["prompt"], rows["answer"])

@@ -2,8 +2,9 @@
 
 Gerstgrasser et al. (2024, arXiv 2404.01413) found that self-training collapses when each round's
 data replaces the last and does not when it accumulates; the two policies make that one override.
-Every stage that reads earlier data (build, experiment, curate, review, train) reads it through
-`Context.pool_paths()`, so a policy changes them all at once.
+Every stage that reads earlier data (build, experiment, curate, review, train, verify) reads it through
+`Context.pool_paths()` or `Context.earlier()`, so a policy changes them all at once; `groups` says how
+training draws it.
 """
 from __future__ import annotations
 
@@ -17,10 +18,25 @@ if TYPE_CHECKING:
 
 
 class Accumulate:
-    """The seed's ground truth plus every promoted generation's curated round, oldest first (the default)."""
+    """The seed's ground truth plus every promoted generation's curated round, oldest first, drawn as one pool:
+    each row as likely as any other."""
 
     def paths(self, ctx: Context) -> list[Path]:
         return [ctx.run.stage_dir(g, "curate") / "data" for g in range(ctx.gen) if ctx.promoted(g)]
+
+    def groups(self, ctx: Context) -> list[tuple[list[Path], float]]:
+        """How the earlier share of a batch is drawn: groups of `paths`, each pooled, with their shares (summing to 1)."""
+        return [(self.paths(ctx), 1.0)]
+
+
+class Balanced(Accumulate):
+    """The same data, every promoted round and the seed's ground truth an equal share of the earlier data (the default).
+    Drawn by rows, the seed's 200,000 rows leave the ~8,000 of each round a few percent of a batch, and the levels
+    learned a round or two ago slip below the gate's regression bar (README, "Replay by round")."""
+
+    def groups(self, ctx: Context) -> list[tuple[list[Path], float]]:
+        paths = [p for p in self.paths(ctx) if len(load_rows(p))]
+        return [([p], 1.0 / len(paths)) for p in paths]
 
 
 class Replace(Accumulate):

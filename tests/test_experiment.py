@@ -88,10 +88,10 @@ def test_pilots_write_curves_for_every_candidate_and_seed(inline_run):
     assert scratch["params"] < champ["params"]
 
 
-def test_the_pilot_round_gets_new_share_and_all_earlier_data_the_rest(inline_run):
-    sources = pilot_sources(inline_run, "round", 0.25)
-    assert [s["weight"] for s in sources] == [0.25, 0.75] and sources[0]["paths"] == ["round"]
-    assert [p.rsplit("/", 3)[-3:] for p in sources[1]["paths"]] == [["gen_0", "curate", "data"], ["gen_1", "curate", "data"]]
+def test_the_pilot_round_gets_new_share_and_each_earlier_round_its_part_of_the_rest(inline_run):
+    sources = pilot_sources(inline_run, "round", 0.25)  # data=balanced, the default
+    assert [s["weight"] for s in sources] == [0.25, 0.375, 0.375] and sources[0]["paths"] == ["round"]
+    assert [[p.rsplit("/", 3)[-3:] for p in s["paths"]] for s in sources[1:]] == [[["gen_0", "curate", "data"]], [["gen_1", "curate", "data"]]]
     index = read_json(inline_run.out("experiment") / "experiment.json")
     (only,) = index["rounds"]  # every candidate here has the champion's temperature and judge threshold
     assert 0 < only["candidates"] <= 64 and only["kept"] <= only["candidates"]  # level-2 problems not already in the earlier data

@@ -48,7 +48,7 @@ def test_resume_takes_keys_added_since_the_run_started_and_refuses_a_changed_one
     del older["data"]  # a run started before the `data` group existed
     (run.root / "run_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(older)))
     assert check_resume(cfg, run) is True
-    assert [e["keys"] for e in run.events() if e["event"] == "config_keys_added"] == [{"data._target_": "pipeline.pools.Accumulate"}]
+    assert [e["keys"] for e in run.events() if e["event"] == "config_keys_added"] == [{"data._target_": "pipeline.pools.Balanced"}]
     assert OmegaConf.create((run.root / "run_config.yaml").read_text()).data == cfg.data  # the next resume compares against this
     older["data"] = {"_target_": "pipeline.pools.Replace"}  # a key the run had, with another value: refused as before
     (run.root / "run_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(older)))

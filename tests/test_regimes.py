@@ -1,4 +1,4 @@
-"""The regimes' parts: verify stages that always promote or ask for a control, replace vs accumulate, the presets, the report over seeds."""
+"""The regimes' parts: verify stages that always promote or ask for a control, the presets, the report over seeds (the data policies: test_pools)."""
 from __future__ import annotations
 
 import json
@@ -14,10 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from pipeline.context import Context
-from pipeline.data import save_rows
 from pipeline.gate import Gate
-from pipeline.logger import NoLogger
 from pipeline.executors import cores
 from pipeline.loop import run_loop, split_threads
 from pipeline.regimes import bootstrap, regime_row, report, series
@@ -44,28 +41,6 @@ def test_always_promote_promotes_a_worse_successor_and_keeps_what_the_gate_measu
     assert "rejected" in verdict.reason and refused.reason in verdict.reason
     assert verdict.successor_accuracy[2] == 0.5 and verdict.regressions == refused.regressions and set(verdict.regressions) >= {2, 3}
     assert verdict.successor_frontier < verdict.champion_frontier
-
-
-def _run_with_rounds(tmp_path, data: str, gen: int) -> Context:
-    """Generation `gen` of a run whose generations 1..3 were promoted, rejected and promoted on an empty round."""
-    run = RunDir(tmp_path / "run")
-    for g, (promoted, n) in enumerate([(True, 5), (True, 3), (False, 4), (True, 0)]):
-        save_rows({"prompt": [f"{g}+{i}=" for i in range(n)], "answer": ["0"] * n, "level": [1] * n}, run.stage_dir(g, "curate") / "data")
-        write_json(run.stage_dir(g, "verify") / "verdict.json", {"promoted": promoted})
-    return Context.build(make_cfg(tmp_path, f"data={data}"), run, torch.device("cpu"), NoLogger(), gen=gen)
-
-
-def test_accumulate_keeps_the_seed_and_every_promoted_round_oldest_first(tmp_path):
-    ctx = _run_with_rounds(tmp_path, "accumulate", gen=4)
-    assert ctx.pool_paths() == [ctx.run.stage_dir(g, "curate") / "data" for g in (0, 1, 3)]
-    assert len(ctx.pool()) == 5 + 3
-
-
-def test_replace_keeps_only_the_latest_promoted_round_with_rows(tmp_path):
-    assert _run_with_rounds(tmp_path, "replace", gen=1).pool()["prompt"][:] == [f"0+{i}=" for i in range(5)]  # the seed's
-    ctx = _run_with_rounds(tmp_path, "replace", gen=4)  # 3 is empty and 2 was rejected: round 1 is the latest
-    assert ctx.pool_paths() == [ctx.run.stage_dir(1, "curate") / "data"]
-    assert ctx.pool()["prompt"][:] == [f"1+{i}=" for i in range(3)]
 
 
 def test_a_run_that_always_promotes_on_replaced_data_records_every_verdict_in_the_gates_schema(tmp_path):
@@ -123,7 +98,7 @@ def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
     verify = {p: get_class(c.stage.verify._target_) for p, c in cfgs.items()}
     assert judge["upper_bound"].reads_ground_truth and not judge["plateau"].reads_ground_truth and not judge["collapse"].reads_ground_truth
     assert verify["plateau"] is Verify and verify["collapse"] is AlwaysPromote  # the plateau's gate is on, the collapse has none
-    assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_.endswith("Accumulate")
+    assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_ == default["data"]["_target_"] != "pipeline.pools.Replace"
     assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
     labeler = {p: c.labeler._target_.rsplit(".", 1)[-1] for p, c in cfgs.items()}
     assert labeler["plateau"] == labeler["collapse"] == "Greedy" != labeler["improve"]  # the champion's own answers, unrepaired

@@ -38,8 +38,9 @@ def dev_frontier(ctx: Context) -> int:
 
 
 def pilot_sources(ctx: Context, pilot_round: str, new_share: float) -> list[Source]:
-    """As train mixes them: the pilot round gets `new_share` of each batch, all earlier data (ctx.pool()) the rest."""
-    return [{"paths": [pilot_round], "weight": new_share}, {"paths": [str(p) for p in ctx.pool_paths()], "weight": 1.0 - new_share}]
+    """As train mixes them: the pilot round gets `new_share` of each batch, the earlier data the rest, in the `data` policy's groups."""
+    return [{"paths": [pilot_round], "weight": new_share}] + [
+        {"paths": [str(p) for p in paths], "weight": (1.0 - new_share) * share} for paths, share in ctx.data.groups(ctx)]
 
 
 class Experiment(Stage):

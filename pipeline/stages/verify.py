@@ -122,8 +122,8 @@ class Controlled(Verify):
             return self.record(ctx, verdict, successor, ctx.champion_gen)
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
-        earlier = ctx.pool()
-        train_recipe(model, [(encode(tok, earlier["prompt"], earlier["answer"]), 1.0)], recipe, train_seed(ctx), description=f"gen {ctx.gen} control")
+        earlier = [(encode(tok, rows["prompt"], rows["answer"]), share) for rows, share in ctx.earlier()]
+        train_recipe(model, earlier, recipe, train_seed(ctx), description=f"gen {ctx.gen} control")
         control = ctx.correctness(model, tok, items, self.use)
         against = self.gate.decide(items, control, successor)
         if not against.promoted:
