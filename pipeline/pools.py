@@ -1,7 +1,7 @@
-"""What earlier data a generation trains on (`data=`): keep every promoted round, or only the latest.
+"""What earlier data a generation trains on (`data=`): every promoted round (each an equal share, or drawn by rows), or only the latest.
 
 Gerstgrasser et al. (2024, arXiv 2404.01413) found that self-training collapses when each round's
-data replaces the last and does not when it accumulates; the two policies make that one override.
+data replaces the last and does not when it accumulates; `data=replace` against the others makes that one override.
 Every stage that reads earlier data (build, experiment, curate, review, train, verify) reads it through
 `Context.pool_paths()` or `Context.earlier()`, so a policy changes them all at once; `groups` says how
 training draws it.

@@ -119,6 +119,7 @@ class Train(Stage):
         model, tok = starting_point(ctx, recipe)
         new = load_rows(ctx.out("curate") / "data")
         old = ctx.earlier()
+        earlier_rows = sum(len(rows) for rows, _ in old)
         sources = [(encode(tok, new["prompt"], new["answer"]), recipe["new_share"])]
         sources += [(encode(tok, rows["prompt"], rows["answer"]), (1.0 - recipe["new_share"]) * share) for rows, share in old]
         start = time.time()
@@ -126,10 +127,10 @@ class Train(Stage):
             stats = self.fit(ctx, model, tok, sources, recipe, new)
         except (NonFiniteLoss, NothingToTrain) as err:  # no successor: record why (no weights are saved) and let the loop go on
             failed = (f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']}, new_share {recipe['new_share']:g}; "
-                      f"{len(new)} new rows, {sum(len(rows) for rows, _ in old)} earlier)")
+                      f"{len(new)} new rows, {earlier_rows} earlier)")
             write_json(ctx.out(self.name) / "train.json", {"recipe": recipe, "failed": failed, "step": err.step, "seconds": round(time.time() - start, 2)})
             return {"failed": failed}
-        stats["train_examples"] = {"new": len(new), "earlier": sum(len(rows) for rows, _ in old)}
+        stats["train_examples"] = {"new": len(new), "earlier": earlier_rows}
         write_json(ctx.out(self.name) / "train.json", stats)
         return {"steps": stats["steps"], "final_loss": round(stats["final_loss"], 4), "steps_per_s": round(stats["steps"] / stats["seconds"], 2),
                 "flops": stats["flops"]}
