@@ -132,8 +132,8 @@ class Train(Stage):
             return {"failed": failed}
         stats["train_examples"] = {"new": len(new), "earlier": earlier_rows}
         write_json(ctx.out(self.name) / "train.json", stats)
-        return {"steps": stats["steps"], "final_loss": round(stats["final_loss"], 4), "steps_per_s": round(stats["steps"] / stats["seconds"], 2),
-                "flops": stats["flops"]}
+        return {"steps": stats["steps"], "cap": recipe["steps"], "final_loss": round(stats["final_loss"], 4),
+                "steps_per_s": round(stats["steps"] / stats["seconds"], 2), "flops": stats["flops"]}
 
     def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
             new: Dataset) -> dict[str, Any]:
