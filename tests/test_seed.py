@@ -18,8 +18,10 @@ from pipeline.rundir import RunDir
 from pipeline.seed import train_seed
 from tests.conftest import make_cfg
 
+PEAK = 3e-3  # the peak lr these tests pin: the schedule, not the default, is what they check
 TINY_SEED = ("model.hidden=8", "model.layers=1", "model.heads=1", "seed_model.n_problems=200", "seed_model.max_steps=2000",
-             "seed_model.batch_size=8", "seed_model.warmup=5", "seed_model.check_items=3", "seed_model.settle=0.7")
+             "seed_model.batch_size=8", "seed_model.warmup=5", "seed_model.check_items=3", "seed_model.settle=0.7",
+             f"seed_model.lr={PEAK}")
 
 def _seed(tmp_path, monkeypatch, accuracies: list[float], *overrides: str) -> dict:
     script = iter(accuracies)
@@ -35,14 +37,14 @@ def test_a_seed_decays_from_the_first_check_that_settles_and_ends_when_the_decay
     # mastered yet) and where it ends
     assert stats["settled_at"] == 300 and stats["steps"] == 429 and stats["mastered"]
     assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400, 429]
-    assert stats["curve"][-1]["lr"] < 0.2 * 3e-3
+    assert stats["curve"][-1]["lr"] < 0.2 * PEAK
 
 
 def test_a_decay_check_that_finds_the_seed_mastered_ends_it_there(tmp_path, monkeypatch):
     stats = _seed(tmp_path, monkeypatch, [0.5, 0.65, 0.75, 0.995])
     assert stats["settled_at"] == 300 and stats["steps"] == 400 and stats["mastered"]
     assert [c["step"] for c in stats["checks"]] == [100, 200, 300, 400]  # no second check of the same model
-    assert 0.2 * 3e-3 < stats["curve"][-1]["lr"] < 3e-3  # stopped part-way down the decay
+    assert 0.2 * PEAK < stats["curve"][-1]["lr"] < PEAK  # stopped part-way down the decay
 
 
 def test_a_seed_the_decay_left_unmastered_holds_the_peak_again_until_it_is_mastered(tmp_path, monkeypatch):
@@ -51,7 +53,7 @@ def test_a_seed_the_decay_left_unmastered_holds_the_peak_again_until_it_is_maste
     assert [c["step"] for c in stats["checks"]] == [100, 200, 286, 386, 486, 572]
     assert stats["settled_at"] == 200 and stats["steps"] == 572 and stats["mastered"]
     lrs = {point["step"]: point["lr"] for point in stats["curve"]}
-    assert lrs[461] == pytest.approx(3e-3) and lrs[275] < 1e-3  # the peak again in the second round, after the first one's decay
+    assert lrs[461] == pytest.approx(PEAK) and lrs[275] < 1e-3  # the peak again in the second round, after the first one's decay
 
 def test_a_seed_never_mastered_stops_at_the_cap_and_says_so(tmp_path, monkeypatch):
     stats = _seed(tmp_path, monkeypatch, [0.5] * 30, "seed_model.max_steps=700")
