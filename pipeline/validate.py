@@ -221,13 +221,15 @@ def _check_humans(cfg: DictConfig) -> None:
         return
     scorer, judge = OmegaConf.select(cfg, "scorer._target_", default=None), OmegaConf.select(cfg, "judge._target_", default=None)
     train = OmegaConf.select(cfg, "stage.train._target_", default=None)
+    scorer_reads = scorer is not None and _locate(scorer).needs_answers
+    judge_reads = judge is not None and _locate(judge).reads_ground_truth
     why = {
-        "weaknesses": scorer is not None and _locate(scorer).needs_answers,
-        "experiment": (scorer is not None and _locate(scorer).needs_answers) or (judge is not None and _locate(judge).reads_ground_truth),
-        "verify": scorer is not None and _locate(scorer).needs_answers,
-        "curate": (judge is not None and _locate(judge).reads_ground_truth) or bool(OmegaConf.select(cfg, "stage.curate.calibrate", default=False)),
+        "weaknesses": scorer_reads,
+        "experiment": scorer_reads or judge_reads,
+        "verify": scorer_reads,
+        "curate": judge_reads or bool(OmegaConf.select(cfg, "stage.curate.calibrate", default=False)),
         "review": OmegaConf.select(cfg, "stage.review.sample_size", default=0) > 0,
-        "train": scorer is not None and _locate(scorer).needs_answers and train is not None and getattr(_locate(train), "scores_dev", False),
+        "train": scorer_reads and train is not None and getattr(_locate(train), "scores_dev", False),
     }
     bad = [s for s in OmegaConf.select(cfg, "loop.stages", default=[]) if why.get(s) and s not in readers]
     if bad:

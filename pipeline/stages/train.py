@@ -102,6 +102,11 @@ def starting_point(ctx: Context, recipe: dict[str, Any]) -> tuple[torch.nn.Modul
     return model, tok
 
 
+def earlier_sources(ctx: Context, tok: PreTrainedTokenizerFast, share: float) -> list[tuple[Encoded, float]]:
+    """The earlier data, encoded in the `data` policy's groups, their shares scaled to `share` of a batch."""
+    return [(encode(tok, rows["prompt"], rows["answer"]), share * part) for rows, part in ctx.earlier()]
+
+
 def train_seed(ctx: Context) -> int:
     """The seed of this generation's training: its data order (the successor's, and a control's in `stage/verify=controlled`)."""
     return ctx.cfg.seed * 1000 + ctx.gen
@@ -118,10 +123,9 @@ class Train(Stage):
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
         new = load_rows(ctx.out("curate") / "data")
-        old = ctx.earlier()
+        old = earlier_sources(ctx, tok, 1.0 - recipe["new_share"])
         earlier_rows = sum(len(rows) for rows, _ in old)
-        sources = [(encode(tok, new["prompt"], new["answer"]), recipe["new_share"])]
-        sources += [(encode(tok, rows["prompt"], rows["answer"]), (1.0 - recipe["new_share"]) * share) for rows, share in old]
+        sources = [(encode(tok, new["prompt"], new["answer"]), recipe["new_share"]), *old]
         start = time.time()
         try:
             stats = self.fit(ctx, model, tok, sources, recipe, new)

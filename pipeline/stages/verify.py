@@ -22,8 +22,7 @@ from pipeline.gate import Gate, Verdict
 from pipeline.model import load
 from pipeline.rundir import read_json, write_json
 from pipeline.stages.base import Stage
-from pipeline.stages.train import starting_point, train_recipe, train_seed
-from pipeline.training import encode
+from pipeline.stages.train import earlier_sources, starting_point, train_recipe, train_seed
 from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
@@ -122,8 +121,7 @@ class Controlled(Verify):
             return self.record(ctx, verdict, successor, ctx.champion_gen)
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
-        earlier = [(encode(tok, rows["prompt"], rows["answer"]), share) for rows, share in ctx.earlier()]
-        train_recipe(model, earlier, recipe, train_seed(ctx), description=f"gen {ctx.gen} control")
+        train_recipe(model, earlier_sources(ctx, tok, 1.0), recipe, train_seed(ctx), description=f"gen {ctx.gen} control")
         control = ctx.correctness(model, tok, items, self.use)
         against = self.gate.decide(items, control, successor)
         if not against.promoted:
