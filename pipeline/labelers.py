@@ -21,12 +21,15 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from pipeline.judges import Judge, JudgeInput
+from pipeline.knowledge import Component
 
 #: the champion answering prompts (greedy or at the recipe's temperature)
 Ask = Callable[[list[str]], list[str]]
 
 
-class Labeler(ABC):
+class Labeler(Component, ABC):
+    role = "labeler"
+
     @abstractmethod
     def label(self, judge: Judge, inp: JudgeInput, ask: Ask) -> tuple[list[str], list[bool]]:
         """Each problem's label and whether the judge keeps it; `inp.labels` are the champion's
@@ -42,6 +45,13 @@ class Greedy(Labeler):
 
 class Equivalents(Labeler):
     """The answer the judge keeps on any equivalent form of the problem; dropped when kept forms disagree."""
+
+    def uses(self) -> frozenset[str]:
+        return frozenset({"equivalents"})
+
+    def needs(self) -> frozenset[str]:
+        """Without equivalent forms it labels as `greedy` does, under another name."""
+        return frozenset({"equivalents"})
 
     def label(self, judge: Judge, inp: JudgeInput, ask: Ask) -> tuple[list[str], list[bool]]:
         labels, kept = list(inp.labels), judge.keep(inp)
@@ -64,6 +74,13 @@ class Equivalents(Labeler):
 class Split(Labeler):
     """The answer the champion's answers to the problem's pieces make, where the task can cut it; its answer
     to the problem as posed where it cannot."""
+
+    def uses(self) -> frozenset[str]:
+        return frozenset({"pieces", "join"})
+
+    def needs(self) -> frozenset[str]:
+        """Without pieces and their join it labels every problem as posed, as `greedy` does, under another name."""
+        return frozenset({"pieces", "join"})
 
     def label(self, judge: Judge, inp: JudgeInput, ask: Ask) -> tuple[list[str], list[bool]]:
         labels = list(inp.labels)

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from pipeline import approve
 from pipeline import device as devices
-from pipeline import plugins
+from pipeline import knowledge, plugins
 from pipeline.context import Context
 from pipeline.executors import cores
 from pipeline.report import generation_record, past_frontier, write_report
@@ -173,6 +173,7 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
     root = run.root
     ctx = Context.build(cfg, run, devices.pick(cfg.device), logger)
     run.event("run_start", resumed=resumed, device=str(ctx.device))
+    console.print(f"task knowledge: {knowledge.describe(knowledge.ledger(cfg))}")  # first: what the climb may owe to people
     console.print(f"[bold]Successor[/bold] run {root} on {ctx.device}{' (resuming)' if resumed else ''}; stages: {' -> '.join(cfg.loop.stages)}")
     logger.start(root, f"{cfg.name}/{root.name}", OmegaConf.to_container(cfg, resolve=True))
     try:

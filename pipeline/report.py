@@ -13,6 +13,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from pipeline.approve import APPROVAL  # noqa: E402
 from pipeline.context import Context  # noqa: E402
 from pipeline.evaluate import counts  # noqa: E402
+from pipeline.knowledge import describe, ledger  # noqa: E402
 from pipeline.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
 from pipeline.truth import total  # noqa: E402
 
@@ -129,6 +130,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "seed_per_level_accuracy": seed_acc,
         "total_flops": sum(r["compute"]["total_flops"] for r in records),
         "humans": ctx.cfg.humans.mode,
+        "knowledge": ledger(ctx.cfg),  # what the judge, labeler and scorer read of the task; ground-truth reads are also counted below
         "seed_human_labels": seed_labels,
         # ground-truth labels past the seed that decided something (the human verification the loop leaned on), and those only measured
         "labels_decided": sum(r["labels_decided"] for r in records),
@@ -148,6 +150,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         f"Task {summary['task']}, judge {summary['judge']}, device {summary['device']}, humans={summary['humans']}. "
         f"Seed trained on levels 1..{summary['seed_levels']}, frontier {seed_frontier}. "
         f"Stopped: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
+        "",
+        f"Task knowledge: {describe(summary['knowledge'])}.",
         "",
         _gate_rule(ctx),
         "",

@@ -19,6 +19,7 @@ from transformers import PreTrainedTokenizerFast
 from pipeline.judges.base import Judge, JudgeInput
 from pipeline.judges.consistency import ConsistencyJudge
 from pipeline.judges.split import SplitJudge
+from pipeline.knowledge import Component
 from pipeline.sampling import confidence
 from tasks import Problem, Task
 
@@ -26,9 +27,14 @@ from tasks import Problem, Task
 Check = Callable[[Sequence[Problem], Sequence[str]], list[bool]]
 
 
-class Scorer(ABC):
+class Scorer(Component, ABC):
+    role = "scorer"
     #: whether `score` needs `check` (true answers); label-free scorers never call it
     needs_answers: bool = False
+
+    def uses(self) -> frozenset[str]:
+        """The true answers (`solve`) for a scorer that compares with them; subclasses add the hooks they read."""
+        return frozenset({"solve"}) if self.needs_answers else frozenset()
 
     @abstractmethod
     def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
@@ -52,6 +58,12 @@ class JudgedScorer(Scorer):
     """Label-free: an answer counts as right when a label-free judge would keep it as a training label."""
 
     judge: Judge
+
+    def uses(self) -> frozenset[str]:
+        return self.judge.uses()
+
+    def needs(self) -> frozenset[str]:
+        return self.judge.needs()
 
     def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
               answers: Sequence[str], check: Check | None) -> list[bool]:
@@ -81,6 +93,9 @@ class Confidence(Scorer):
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must lie in [0, 1], got {min_confidence}")
         self.min_confidence = min_confidence
+
+    def uses(self) -> frozenset[str]:
+        return frozenset({"well_formed"})
 
     def score(self, model: torch.nn.Module, tokenizer: PreTrainedTokenizerFast, task: Task, items: Sequence[Problem],
               answers: Sequence[str], check: Check | None) -> list[bool]:

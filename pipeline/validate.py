@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from hydra.errors import InstantiationException
 from omegaconf.errors import OmegaConfBaseException
 from submitit import AutoExecutor, LocalExecutor, SlurmExecutor
 
-from pipeline import plugins
+from pipeline import knowledge, plugins
 
 
 _MISSING = object()
@@ -185,6 +186,7 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"config error: {err}") from None
     _check_approve(cfg)
     _check_humans(cfg)
+    _check_knowledge(cfg)
 
 
 def _judge_members(cfg: DictConfig, key: str) -> list[str]:
@@ -235,3 +237,15 @@ def _check_humans(cfg: DictConfig) -> None:
     if bad:
         raise ConfigError(f"config error: humans={cfg.humans.mode} lets no stage but {list(readers)} read ground truth, but {', '.join(bad)} would "
                           f"(a truth scorer, a judge that reads truth, calibration or a review audit); use their label-free variants")
+
+
+def _check_knowledge(cfg: DictConfig) -> None:
+    """A judge, labeler or scorer that needs a task hook the task lacks would make every round empty (a split judge keeps
+    nothing on a task it cannot cut) or relabel nothing under its own name: refused here, before any work. Called after
+    `plugins.check`, so only allowed targets are built; one whose settings its class does not take is refused too."""
+    try:
+        why = knowledge.refusal(cfg)
+    except InstantiationException as err:
+        raise ConfigError(f"config error: {' '.join(str(err).split())}") from None
+    if why is not None:
+        raise ConfigError(f"config error: {why}")

@@ -20,6 +20,13 @@ class AnyOf(Judge):
             raise ValueError("any_of combines label-free judges only; an upper bound reads the truth on its own (judge=oracle)")
         self.judges = list(judges)
 
+    def uses(self) -> frozenset[str]:
+        return frozenset().union(*(j.uses() for j in self.judges))
+
+    def needs(self) -> frozenset[str]:
+        """A member that cannot work on the task adds nothing to the union: what any member needs, the union needs."""
+        return frozenset().union(*(j.needs() for j in self.judges))
+
     @property
     def threshold_field(self) -> str | None:  # type: ignore[override]
         """A recipe's threshold applies to every member that has one, so 'keep only the surest' holds for each."""

@@ -10,6 +10,7 @@ import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerFast
 
+from pipeline.knowledge import Component
 from tasks import Task
 
 
@@ -28,13 +29,18 @@ class JudgeInput:
     workdir: Path | None = None  # where a judge may keep what it builds (committee members, a verifier), keyed by what shaped it
 
 
-class Judge(ABC):
+class Judge(Component, ABC):
     """Decides, for each (prompt, label), whether the label is trusted enough to train on."""
 
+    role = "judge"
     #: True only for judges that are allowed the hidden answers (upper bounds)
     reads_ground_truth: bool = False
     #: the attribute a recipe's `judge_threshold` sets (None: this judge has no threshold)
     threshold_field: str | None = None
+
+    def uses(self) -> frozenset[str]:
+        """The true answers (`solve`) for a judge that reads them; subclasses add the hooks they read."""
+        return frozenset({"solve"}) if self.reads_ground_truth else frozenset()
 
     def with_threshold(self, threshold: float | None) -> Judge:
         """This judge with its threshold replaced (itself when `threshold` is None), so a recipe can tune it."""

@@ -38,6 +38,9 @@ class CommitteeJudge(Judge):
         self.members, self.min_agreement, self.steps, self.lr, self.batch_size = members, min_agreement, steps, lr, batch_size
         self.require_format = require_format
 
+    def uses(self) -> frozenset[str]:
+        return frozenset({"well_formed"} if self.require_format else ())
+
     def keep(self, inp: JudgeInput) -> list[bool]:
         votes = [0] * len(inp.prompts)
         for member in [inp.model, *self.committee(inp)]:  # the champion votes too: a label sampled at a temperature may not be its answer

@@ -23,6 +23,10 @@ class ConsistencyJudge(Judge):
             raise ValueError(f"min_confidence must lie in [0, 1], got {min_confidence}")
         self.min_confidence, self.require_format, self.equivalents = min_confidence, require_format, equivalents
 
+    def uses(self) -> frozenset[str]:
+        """Not a need: on a task without equivalent forms it is the confident judge, which still keeps labels."""
+        return frozenset(({"well_formed"} if self.require_format else set()) | ({"equivalents"} if self.equivalents else set()))
+
     def keep(self, inp: JudgeInput) -> list[bool]:
         keep = [not self.require_format or inp.task.well_formed(p, a) for p, a in zip(inp.prompts, inp.labels)]
         forms = [[p, *(inp.task.equivalents(p) if self.equivalents else [])] for p in inp.prompts]

@@ -59,6 +59,10 @@ class LearnedJudge(Judge):
         self.steps, self.batch_size, self.lr, self.negatives, self.max_rows = steps, batch_size, lr, negatives, max_rows
         self.require_format = require_format
 
+    def uses(self) -> frozenset[str]:
+        """The alphabet always: the verifier's tokenizer and its corruptions are made from it."""
+        return frozenset({"alphabet"} | ({"well_formed"} if self.require_format else set()))
+
     def keep(self, inp: JudgeInput) -> list[bool]:
         model, tok = self.verifier(inp)
         sure = confidence(model, tok, [p + label + SEP for p, label in zip(inp.prompts, inp.labels)], [RIGHT * len(label) for label in inp.labels])

@@ -18,6 +18,9 @@ class MajorityJudge(Judge):
             raise ValueError(f"majority judge needs k >= 1, 0 < threshold <= 1, temperature > 0 (got {k}, {threshold}, {temperature})")
         self.k, self.threshold, self.temperature, self.require_format = k, threshold, temperature, require_format
 
+    def uses(self) -> frozenset[str]:
+        return frozenset({"well_formed"} if self.require_format else ())
+
     def agreement(self, inp: JudgeInput) -> list[float]:
         """Share of the k samples that equal the champion's greedy label."""
         samples = generate(inp.model, inp.tokenizer, inp.prompts, temperature=self.temperature, num_samples=self.k, seed=inp.seed)

@@ -42,5 +42,8 @@ class NoisyOracleJudge(Judge):
 class LengthJudge(Judge):
     """Keeps answers whose length and characters fit the prompt (the task's format rule)."""
 
+    def uses(self) -> frozenset[str]:
+        return frozenset({"well_formed"})
+
     def keep(self, inp: JudgeInput) -> list[bool]:
         return [inp.task.well_formed(p, a) for p, a in zip(inp.prompts, inp.labels)]

@@ -29,6 +29,13 @@ class SplitJudge(Judge):
             raise ValueError(f"min_confidence must lie in [0, 1], got {min_confidence}")
         self.min_confidence, self.uncut = min_confidence, uncut
 
+    def uses(self) -> frozenset[str]:
+        return frozenset({"parts"}) | (self.uncut.uses() if self.uncut else frozenset())
+
+    def needs(self) -> frozenset[str]:
+        """`parts` when nothing decides the uncut problems: on a task without it every problem is uncut, and none is kept."""
+        return self.uncut.needs() if self.uncut else frozenset({"parts"})
+
     def keep(self, inp: JudgeInput) -> list[bool]:
         parts = [inp.task.parts(p, a) for p, a in zip(inp.prompts, inp.labels)]
         owner = [i for i, ps in enumerate(parts) for _ in ps or []]
