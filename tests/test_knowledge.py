@@ -106,12 +106,13 @@ def test_a_component_calls_exactly_the_hooks_it_declares(adder, group, name):
 
 
 def _refusal(task: str) -> str:
-    return (f"config error: task StringTransform(mode={task}) does not implement parts, pieces, join, which judge SplitJudge (parts) "
+    name = "ForwardAddition" if task == "forward" else f"StringTransform(mode={task})"
+    return (f"config error: task {name} does not implement parts, pieces, join, which judge SplitJudge (parts) "
             f"and labeler Split (pieces, join) cannot work without; choose ones that do not need them "
             f"(judge=majority labeler=greedy read its format only)")
 
 
-@pytest.mark.parametrize("task", ["addition", "copy", "reverse"])
+@pytest.mark.parametrize("task", ["addition", "copy", "reverse", "forward"])
 def test_each_shipped_task_with_the_defaults_and_with_format_only_components(tmp_path, task):
     cfg = make_cfg(tmp_path, f"task={task}", experiment=None)
     if task == "addition":
