@@ -21,7 +21,8 @@ its level in the run, against the best champions of the run:
 - drift: successors 5 points better at the gate level that lose 1.5 points a generation on level 3: promotions, and
   level 3's true accuracy at the end.
 "before" is the rule without run-wise correction or reference: every decision at alpha, and a mastered level fails
-only when it drops more than `tolerance` below the champion's, significantly (exact McNemar, Bonferroni).
+only when it drops more than 2 points (its tolerance then) below the champion's, significantly (exact McNemar,
+Bonferroni).
 
     python -m pipeline.gate_check [--trials 2000] [--runs] [--generations 8] [overrides ...]
 """
@@ -42,6 +43,7 @@ from pipeline.stats import discordant, mcnemar_exact
 from tasks import Problem
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
+BEFORE_TOLERANCE = 0.02  # the drop the rule before allowed a mastered level, significant or not
 PROFILE = {1: 0.99, 2: 0.99, 3: 0.99, 4: 0.99, 5: 0.99, 6: 0.99, 7: 0.85, 8: 0.3, 9: 0.05, 10: 0.0}
 #: a rule's answer on one decision: (promoted, p-value, refused for a mastered level)
 Decision = tuple[bool, float, bool]
@@ -53,7 +55,7 @@ Change = Callable[[dict[int, float], int], dict[int, float]]
 
 def before(gate: Gate, items: list[Problem]) -> Rule:
     """The rule before run-wise correction: alpha at every decision, a mastered level fails on a significant drop
-    of more than `tolerance` below the champion's."""
+    of more than `BEFORE_TOLERANCE` below the champion's."""
     where: dict[int, list[int]] = {}
     for i, q in enumerate(items):
         where.setdefault(q.level, []).append(i)
@@ -67,7 +69,7 @@ def before(gate: Gate, items: list[Problem]) -> Rule:
         p = mcnemar_exact(wins, losses)
         regressed = False
         for lv in range(1, f_c + 1):
-            if lv in acc_c and acc_c[lv] - acc_s[lv] > gate.tolerance:
+            if lv in acc_c and acc_c[lv] - acc_s[lv] > BEFORE_TOLERANCE:
                 gains, lost = discordant([champion[i] for i in where[lv]], [successor[i] for i in where[lv]])
                 regressed = regressed or mcnemar_exact(lost, gains) < gate.regression_alpha / f_c
         return bool(at) and not regressed and wins > losses and p < gate.alpha, p, regressed

@@ -152,6 +152,8 @@ def test_a_small_mastered_level_fails_only_on_evidence_of_a_fall():
     gate = Gate(tolerance=0.02)
     n, reference = {1: 13, 2: 500}, {1: 13, 2: 500}
     assert gate.unheld(n, {1: 12, 2: 500}, reference, mastered=2) == {}
+    # 11 of 13: P(X <= 11 | 0.98) is above the bound's tail over two mastered levels (0.025), not above one level's 0.05
+    assert 0.025 < 1 - at_least(12, 13, 0.98) < 0.05 and gate.unheld(n, {1: 11, 2: 500}, reference, mastered=2) == {}
     assert gate.unheld(n, {1: 10, 2: 500}, reference, mastered=2) == {1: round(3 / 13, 4)}
     assert gate.unheld(n, {1: 0, 2: 500}, reference, mastered=2) == {1: 1.0}
 

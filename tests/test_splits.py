@@ -74,3 +74,7 @@ def test_only_the_gate_reads_the_test_ladder_and_only_the_shadow_audit_reads_its
     summary = run_loop(make_cfg(tmp_path, "stage.propose.k=1"), tmp_path / "run")  # one pilot recipe: every stage still runs
     assert len(summary["generations"]) == 2 and all(g["status"] in ("promoted", "rejected") for g in summary["generations"])
     assert {("test", "verify"), ("test", SEED), ("audit", AUDIT), ("dev", "weaknesses")} <= set(asked)
+    # the run says how often the audit's own verdict and the gate's disagreed
+    disagreed = sum(g["audit"] in ("false promotion", "false rejection") for g in summary["generations"])
+    assert summary["audit_disagreed"] == disagreed and summary["gate_decisions"] == 2
+    assert f"disagreed with the gate on {disagreed} of 2 decisions" in (tmp_path / "run" / "report.md").read_text()
