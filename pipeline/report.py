@@ -191,13 +191,14 @@ def _gate_rule(ctx: Context) -> str:
     gate = ctx.cfg.stage.verify.gate
     sizes = {int(k): v for k, v in ctx.read("verify", "verdict.json", gen=0)["items"].items()}
     small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in range(1, ctx.cfg.eval.max_level + 1) if sizes.get(lv, 0) < gate.min_items]
-    spread = {"none": f"p < {gate.alpha} at every decision", "spending": f"p < {gate.alpha}·6/(π²g²) at the run's decision g",
-              "fallback": f"p < {gate.alpha}·6/(π²g²) at the run's decision g, plus the level of the decision before when its test passed"}
-    return (f"Gate: promotion needs {spread[gate.correction]} (exact McNemar) at the level past the champion's frontier "
-            f"(correction {gate.correction}: false promotion at most {gate.alpha} " + ("per decision" if gate.correction == "none" else "over the run") + "); "
-            f"every mastered level must be shown within {gate.tolerance:.0%} of the best any champion of the run showed there "
-            f"(one-sided Clopper-Pearson bounds, {gate.regression_alpha} over the mastered levels). Levels with fewer than {gate.min_items} "
-            f"test items are passed over by the frontier and fail only on evidence of a fall: {', '.join(small) if small else 'none in this run'}.")
+    spread = {"none": f"{gate.alpha} at every decision (correction none)",
+              "spending": f"{gate.alpha}·6/(π²g²) at the run's decision g (correction spending: false promotion at most {gate.alpha} over the run)",
+              "fallback": f"{gate.alpha}·6/(π²g²) at the run's decision g, plus the level of the decision before when its test passed "
+                          f"(correction fallback: false promotion at most {gate.alpha} over the run)"}
+    return (f"Gate: promotion needs a significant gain at the level past the champion's frontier (exact McNemar, p below "
+            f"{spread[gate.correction]}); every mastered level must be shown within {gate.tolerance:.0%} of the best any champion of the "
+            f"run showed there (one-sided Clopper-Pearson bounds, {gate.regression_alpha} over the mastered levels). Levels with fewer than "
+            f"{gate.min_items} test items are passed over by the frontier and fail only on evidence of a fall: {', '.join(small) if small else 'none in this run'}.")
 
 
 def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]]) -> None:
