@@ -10,7 +10,7 @@ Levels with fewer than `min_items` test items are passed over by the frontier (`
 
 **Run-wise error control.** A run takes one gate decision a generation, as many as it runs, and the ladder
 need not bound them. At alpha each, a run of eight successors no better than their champions is promoted at
-least once about a fifth of the time (`python -m pipeline.gate_check --runs`). `correction` chooses:
+least once in a fifth to a quarter of runs (`python -m pipeline.gate_check --runs`). `correction` chooses:
 - `none`: every decision at alpha;
 - `spending`: decision g at alpha * 6 / (pi^2 g^2) (online Bonferroni): the levels sum to alpha over any number
   of decisions, so a run promotes a successor that is no better with probability at most alpha, whatever the
@@ -22,15 +22,16 @@ A fresh test sample every generation is not needed for the guarantee, and would 
 generation and many more test labels read.
 
 **No drift.** Judging each promotion against the champion alone lets small losses add up: a level that loses
-1.5 points a generation passes every time (under `tolerance`, not significant) and ends 7.5 points down after
-five promotions. So the reference of a mastered level is the best any champion of the run (the seed included) has
+1.5 points a generation passes every time (under a 2-point tolerance, never significant) and ends 7.5 points down
+after five promotions. So the reference of a mastered level is the best any champion of the run (the seed included) has
 shown there, and the test is one of non-inferiority: on a level with `min_items` items or more the successor must
 show that it holds (its one-sided lower bound at least the best champion's lower bound, less `tolerance`); a
 smaller level (1-digit addition has 13 test items) cannot show anything, so it fails only on evidence of a fall
 (its upper bound below the best champion's upper bound, less `tolerance`). Comparing a bound with the same bound
 of the reference keeps a good successor (99% on 500 items) from failing on the reference's luck, which a point
 reference does most of the time. The bounds are exact Clopper-Pearson, one-sided at `regression_alpha` over the
-mastered levels (Bonferroni).
+mastered levels (Bonferroni). The default tolerance is 3 points: at 2, about one in eleven good successors that share
+few answers with their champion was refused in a single decision (0.25% at 3), and the drift is stopped alike.
 """
 from __future__ import annotations
 
