@@ -20,9 +20,9 @@ its level in the run, against the best champions of the run:
   refused for a mastered level;
 - drift: successors 5 points better at the gate level that lose 1.5 points a generation on level 3: promotions, and
   level 3's true accuracy at the end.
-"before" is the rule without run-wise correction or reference: every decision at alpha, and a mastered level fails
-only when it drops more than 2 points (its tolerance then) below the champion's, significantly (exact McNemar,
-Bonferroni).
+Each row compares the per-champion rule (no run-wise correction, no reference: every decision at alpha, and a mastered
+level fails only when it drops more than 2 points below the champion's, significantly: exact McNemar, Bonferroni) with
+the run-wise gate as configured.
 
     python -m pipeline.gate_check [--trials 2000] [--runs] [--generations 8] [overrides ...]
 """
@@ -43,7 +43,7 @@ from pipeline.stats import discordant, mcnemar_exact
 from tasks import Problem
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
-BEFORE_TOLERANCE = 0.02  # the drop the rule before allowed a mastered level, significant or not
+PER_CHAMPION_TOLERANCE = 0.02  # a smaller drop of a mastered level the per-champion rule does not test
 PROFILE = {1: 0.99, 2: 0.99, 3: 0.99, 4: 0.99, 5: 0.99, 6: 0.99, 7: 0.85, 8: 0.3, 9: 0.05, 10: 0.0}
 #: a rule's answer on one decision: (promoted, p-value, refused for a mastered level)
 Decision = tuple[bool, float, bool]
@@ -53,9 +53,9 @@ Rule = Callable[[list[bool], list[bool], list[float], dict[int, int]], Decision]
 Change = Callable[[dict[int, float], int], dict[int, float]]
 
 
-def before(gate: Gate, items: list[Problem]) -> Rule:
-    """The rule before run-wise correction: alpha at every decision, a mastered level fails on a significant drop
-    of more than `BEFORE_TOLERANCE` below the champion's."""
+def per_champion(gate: Gate, items: list[Problem]) -> Rule:
+    """Each decision alone against its champion: alpha at every decision, a mastered level fails on a significant drop
+    of more than `PER_CHAMPION_TOLERANCE` below the champion's."""
     where: dict[int, list[int]] = {}
     for i, q in enumerate(items):
         where.setdefault(q.level, []).append(i)
@@ -69,14 +69,14 @@ def before(gate: Gate, items: list[Problem]) -> Rule:
         p = mcnemar_exact(wins, losses)
         regressed = False
         for lv in range(1, f_c + 1):
-            if lv in acc_c and acc_c[lv] - acc_s[lv] > BEFORE_TOLERANCE:
+            if lv in acc_c and acc_c[lv] - acc_s[lv] > PER_CHAMPION_TOLERANCE:
                 gains, lost = discordant([champion[i] for i in where[lv]], [successor[i] for i in where[lv]])
                 regressed = regressed or mcnemar_exact(lost, gains) < gate.regression_alpha / f_c
         return bool(at) and not regressed and wins > losses and p < gate.alpha, p, regressed
     return decide
 
 
-def after(gate: Gate, items: list[Problem]) -> Rule:
+def run_wise(gate: Gate, items: list[Problem]) -> Rule:
     """The gate as it is: the decision's level in the run, the mastered levels held against the run's best champions."""
     def decide(champion: list[bool], successor: list[bool], earlier: list[float], shown: dict[int, int]) -> Decision:
         verdict = gate.decide(items, champion, successor, gate.level(earlier), shown)
@@ -107,7 +107,7 @@ def successor_of(items: list[Problem], champion: list[bool], acc_c: dict[int, fl
 def simulate(gate: Gate, items: list[Problem], redraw: float, gain: float, trials: int, seed: int = 0) -> dict[str, float]:
     """Rates over `trials` first decisions of a run: champion from `PROFILE`, successor `gain` better at the gate level."""
     rng = random.Random(seed)
-    rules = {"before": before(gate, items), "after": after(gate, items)}
+    rules = {"per_champion": per_champion(gate, items), "run_wise": run_wise(gate, items)}
     rates = {f"{name}_{what}": 0.0 for name in rules for what in ("promoted", "refused")}
     for _ in range(trials):
         champion = draw(items, PROFILE, rng)
@@ -138,10 +138,10 @@ def run(rule: Rule, gate: Gate, items: list[Problem], change: Change, redraw: fl
 
 def simulate_runs(gate: Gate, items: list[Problem], change: Change, redraw: float, runs: int, generations: int = 8,
                   seed: int = 0) -> dict[str, dict[str, float]]:
-    """Per rule (`before`, `after`), over `runs` runs: the share of runs that promoted at least once, promotions per run,
+    """Per rule (`per_champion`, `run_wise`), over `runs` runs: the share of runs that promoted at least once, promotions per run,
     the share of decisions refused for a mastered level and level 3's mean true accuracy at the end."""
     out = {}
-    for name, rule in (("before", before(gate, items)), ("after", after(gate, items))):
+    for name, rule in (("per_champion", per_champion(gate, items)), ("run_wise", run_wise(gate, items))):
         rng = random.Random(seed)  # the same champions and draws for both rules, as far as their decisions agree
         results = [run(rule, gate, items, change, redraw, generations, rng) for _ in range(runs)]
         out[name] = {"any_promoted": sum(any(d[0] for d in ds) for ds, _ in results) / runs,
@@ -184,7 +184,7 @@ def main() -> None:
     print(f"gate: alpha {gate.alpha} (correction {gate.correction}), tolerance {gate.tolerance}, regression_alpha {gate.regression_alpha}, "
           f"min_items {gate.min_items}; champion accuracy by level {PROFILE}; {args.trials} {'runs' if args.runs else 'trials'} per row")
     if args.runs:
-        print(f"run of {args.generations} successors | runs promoting at least once (before -> after) | promotions per run | "
+        print(f"run of {args.generations} successors | runs promoting at least once (per-champion -> run-wise) | promotions per run | "
               "decisions refused for a mastered level | level 3 at the end")
         rows = [("equal, 10% redrawn", same, 0.1), ("equal, 30% redrawn", same, 0.3), ("1 point worse everywhere, 10% redrawn", worse(0.01), 0.1),
                 ("+3 points at the gate level, 10% redrawn", gain(0.03), 0.1), ("+5 points at the gate level, 10% redrawn", gain(0.05), 0.1),
@@ -192,19 +192,19 @@ def main() -> None:
                 ("+5 at the gate level, level 3 -1.5 a generation, 10% redrawn", drifting(0.05, 0.015), 0.1)]
         for label, change, redraw in rows:
             r = simulate_runs(gate, items, change, redraw, args.trials, args.generations)
-            b, a = r["before"], r["after"]
+            b, a = r["per_champion"], r["run_wise"]
             print(f"{label} | {b['any_promoted']:.4f} -> {a['any_promoted']:.4f} | {b['promotions']:.2f} -> {a['promotions']:.2f} | "
                   f"{b['refused']:.4f} -> {a['refused']:.4f} | {b['level_3']:.3f} -> {a['level_3']:.3f}")
         return
-    print("successor | promoted (before -> after) | refused for a mastered level (before -> after)")
+    print("successor | promoted (per-champion -> run-wise) | refused for a mastered level (per-champion -> run-wise)")
     for redraw in (0.1, 0.3, 1.0):
         r = simulate(gate, items, redraw, 0.0, args.trials)
-        print(f"equal, {redraw:.0%} of answers redrawn | false promotion {r['before_promoted']:.4f} -> {r['after_promoted']:.4f} | "
-              f"{r['before_refused']:.4f} -> {r['after_refused']:.4f}")
+        print(f"equal, {redraw:.0%} of answers redrawn | false promotion {r['per_champion_promoted']:.4f} -> {r['run_wise_promoted']:.4f} | "
+              f"{r['per_champion_refused']:.4f} -> {r['run_wise_refused']:.4f}")
     for redraw in (0.1, 0.3, 1.0):
         r = simulate(gate, items, redraw, 0.05, args.trials)
-        print(f"+5 points at the gate level, {redraw:.0%} redrawn | power {r['before_promoted']:.4f} -> {r['after_promoted']:.4f} | "
-              f"{r['before_refused']:.4f} -> {r['after_refused']:.4f}")
+        print(f"+5 points at the gate level, {redraw:.0%} redrawn | power {r['per_champion_promoted']:.4f} -> {r['run_wise_promoted']:.4f} | "
+              f"{r['per_champion_refused']:.4f} -> {r['run_wise_refused']:.4f}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from math import comb, pi
 import pytest
 
 from pipeline.gate import Gate, most, right
-from pipeline.gate_check import before, gain, same, simulate_runs
+from pipeline.gate_check import gain, per_champion, same, simulate_runs
 from pipeline.stats import discordant, mcnemar_exact
 from tasks import Problem
 
@@ -130,7 +130,7 @@ def test_run_wise_correction_keeps_runs_of_equal_successors_from_being_promoted(
     """Runs of 8 successors no better than their champion (30% of answers redrawn): without correction a run promotes one
     far more often than alpha; spread over the run, at most alpha (up to the simulation's noise)."""
     items = ladder(levels=range(1, 9), n=300)
-    rates = {c: simulate_runs(Gate(correction=c), items, same, 0.3, runs=80, seed=1)["after"]["any_promoted"] for c in ("none", "fallback")}
+    rates = {c: simulate_runs(Gate(correction=c), items, same, 0.3, runs=80, seed=1)["run_wise"]["any_promoted"] for c in ("none", "fallback")}
     assert rates["none"] > 0.15 and rates["fallback"] <= 0.075
 
 
@@ -206,7 +206,7 @@ def test_a_chain_that_loses_a_little_each_generation_is_stopped():
         return v.promoted, v.p_value
 
     def then(items, champion, successor, earlier, shown):
-        promoted, p, _ = before(Gate(), items)(champion, successor, earlier, shown)
+        promoted, p, _ = per_champion(Gate(), items)(champion, successor, earlier, shown)
         return promoted, p
     promotions, level_3 = drifting_chain(then)
     assert promotions == 6 and level_3 <= 0.91  # judged against each champion alone, every step passes: 9 points lost
@@ -216,5 +216,5 @@ def test_a_chain_that_loses_a_little_each_generation_is_stopped():
 
 def test_gains_promote_under_the_run_wise_correction():
     items = ladder(levels=range(1, 9), n=300)
-    result = simulate_runs(Gate(), items, gain(0.10), 0.1, runs=10, generations=4, seed=2)["after"]
+    result = simulate_runs(Gate(), items, gain(0.10), 0.1, runs=10, generations=4, seed=2)["run_wise"]
     assert result["promotions"] >= 3.5  # of 4 decisions
