@@ -1,27 +1,34 @@
-"""The shadow audit: after every generation, what ground truth says about the decisions its stages
-made. No stage reads its output (gen_<k>/audit/audit.json); under `humans=none` it is the only
+"""The shadow audit: after every generation, what ground truth says about the decisions its stages made, on items
+of its own. No stage reads its output (gen_<k>/audit/audit.json) or its ladder; under `humans=none` it is the only
 component past the seed that reads true answers, and each read is counted as measured.
 
-It records the champion's true frontier against the frontier the weaknesses stage estimated, the
-successor's true accuracy per level, what a ground-truth gate would have decided on the same test
-ladder (so the self-verdict is a correct or false promotion, a correct or false rejection; under
-`stage/verify=controlled` a ground-truth gate that also asks the successor to beat the control), and,
-where curate could not measure it, the judge's true precision on the round.
+Its ladder is a held-out split no stage and no gate reads (`splits.audit_pct`), so its verdict is independent of the
+items the gate decided on. It scores champion and successor there with true answers and applies the run's gate at the
+level the self-verdict was tested at, holding the mastered levels to the best any champion of the run showed on the
+audit ladder; the self-verdict is then a correct or false promotion, a correct or false rejection. Where the gate read
+true answers too, a disagreement is the two samples' noise: how often the decision would have gone the other way on
+other items. Under `stage/verify=controlled` the ground-truth gate also asks the successor to beat the control (whose
+weights verify keeps). It also records the champion's true frontier against the frontier weaknesses estimated, the
+successor's true accuracy per level, and, where curate could not measure it, the judge's true precision.
+
+Answers are recorded with the device type and dtype they were computed on; a later audit reuses a champion's recorded
+answers only when computed the same way (a bf16 GPU answer and an fp32 CPU answer can differ on the same item).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pipeline.context import Context
 from pipeline.data import load_rows
-from pipeline.evaluate import bits, per_level
+from pipeline.device import precision
+from pipeline.evaluate import bits, counts, per_level
 from pipeline.gate import Gate
 from pipeline.judges.base import label_quality
 from pipeline.model import load
 from pipeline.rundir import read_json, write_json
 from pipeline.scoring import TrueAnswers
 from pipeline.stages.base import Stage
-from pipeline.stages.verify import provenance
 from pipeline.truth import MEASURE
 from tasks import Problem
 
@@ -30,9 +37,9 @@ OUTCOMES = {(True, True): "correct promotion", (True, False): "false promotion",
             (False, True): "false rejection", (False, False): "correct rejection"}
 
 
-def _true_scored(ctx: Context, verdict: dict[str, Any]) -> bool:
-    """Whether a verdict's recorded answers were scored with the true answers on this kind of device and dtype."""
-    return all(verdict.get(k) == v for k, v in {**provenance(ctx), "scorer": TrueAnswers.__name__}.items())
+def computed(ctx: Context) -> dict[str, str]:
+    """How this audit's answers are computed: recorded next to them."""
+    return {"device": ctx.device.type, "dtype": precision(ctx.device)}
 
 
 class ShadowAudit(Stage):
@@ -42,10 +49,10 @@ class ShadowAudit(Stage):
         self.gate = gate
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        items = ctx.ladder("test")
+        items = ctx.ladder("audit")
         model_dir = ctx.out("train") / "model"
         successor = self._true(ctx, ctx.gen, items) if (model_dir / "model.safetensors").is_file() else None
-        out: dict[str, Any] = {"successor_correct": None if successor is None else bits(successor)}
+        out: dict[str, Any] = {"items": counts(items), "successor_correct": None if successor is None else bits(successor), **computed(ctx)}
         if ctx.gen == 0:
             out |= {"successor_frontier": self.gate.frontier(items, successor), "successor_accuracy": per_level(items, successor)}
             write_json(ctx.out(self.name) / "audit.json", out)
@@ -62,34 +69,29 @@ class ShadowAudit(Stage):
         if successor is None or not verdict.is_file():
             out |= {"outcome": "no successor"}
         else:
-            truth = self.gate.decide(items, champion, successor)
             record = read_json(verdict)
-            should = truth.promoted and self._beats_control(ctx, items, record, successor)
-            out |= {"outcome": OUTCOMES[(record["promoted"], should)], "self_promoted": record["promoted"], "truth_promoted": should,
+            alpha, earlier = record["alpha"], ctx.shown(self.name, "audit.json", items)
+            truth = self.gate.decide(items, champion, successor, alpha, earlier)
+            control = ctx.out("verify") / "control"
+            should = truth.promoted and (not control.is_dir() or self.gate.decide(items, self._score(ctx, control, items), successor, alpha, earlier).promoted)
+            out |= {"outcome": OUTCOMES[(record["promoted"], should)], "self_promoted": record["promoted"], "truth_promoted": should, "alpha": alpha,
                     "truth_reason": truth.reason, "successor_frontier": truth.successor_frontier, "successor_accuracy": truth.successor_accuracy}
         write_json(ctx.out(self.name) / "audit.json", out)
         return {"outcome": out["outcome"], "true_frontier": out.get("successor_frontier", out["champion_frontier"])}
 
-    def _beats_control(self, ctx: Context, items: list[Problem], record: dict[str, Any], successor: list[bool]) -> bool:
-        """Whether the successor truly beats the control of a `stage/verify=controlled` verdict (True when it has none).
-        The control's weights are not kept, so only answers scored with true answers on this kind of device can tell;
-        a control scored otherwise leaves the champion comparison alone to decide."""
-        recorded = (record.get("control") or {}).get("correct") or ""
-        if len(recorded) != len(items) or not _true_scored(ctx, record):
-            return True
-        return self.gate.decide(items, [b == "1" for b in recorded], successor).promoted
-
     def _true(self, ctx: Context, gen: int, items: list[Problem]) -> list[bool]:
-        """Generation `gen`'s model's true per-item correctness: its audit's or its verdict's record when those
-        were scored with true answers the same way, else evaluated (counted as measured)."""
-        for stage, name in (("audit", "audit.json"), ("verify", "verdict.json")):
-            path = ctx.run.stage_dir(gen, stage) / name
-            rec = read_json(path) if path.is_file() else {}
-            recorded = rec.get("successor_correct") or ""
-            same = stage == "audit" or _true_scored(ctx, rec)
-            if len(recorded) == len(items) and same:
-                return [b == "1" for b in recorded]
-        model, tok = load(ctx.run.stage_dir(gen, "train") / "model", ctx.device)
+        """Generation `gen`'s model's true per-item correctness: its audit's record when computed the same way, else
+        evaluated (counted as measured)."""
+        path = ctx.run.stage_dir(gen, self.name) / "audit.json"
+        rec = read_json(path) if path.is_file() else {}
+        recorded = rec.get("successor_correct") or ""
+        if len(recorded) == len(items) and all(rec.get(k) == v for k, v in computed(ctx).items()):
+            return [b == "1" for b in recorded]
+        return self._score(ctx, ctx.run.stage_dir(gen, "train") / "model", items)
+
+    def _score(self, ctx: Context, model_dir: Path, items: list[Problem]) -> list[bool]:
+        """A saved model's true per-item correctness on `items` (counted as measured)."""
+        model, tok = load(model_dir, ctx.device)
         return ctx.correctness(model, tok, items, MEASURE, TrueAnswers())
 
     def _judge(self, ctx: Context) -> dict[str, Any] | None:
@@ -104,4 +106,3 @@ class ShadowAudit(Stage):
         problems = [Problem(p, "", lv) for p, lv in zip(rows["prompt"], rows["level"])]  # answer unknown: read below, counted
         correct = ctx.truth.correct(problems, rows["answer"], MEASURE)
         return label_quality(rows["kept"], correct)
-

@@ -1,4 +1,4 @@
-"""What a stage is handed: the run folder, the task, the held-out ladders, the champion so far."""
+"""What a stage is handed: the run folder, the task, the held-out ladders, the champions so far."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipeline import plugins
 from pipeline.data import load_joined
 from pipeline.evaluate import correctness
+from pipeline.gate import most, right
 from pipeline.logger import NoLogger
 from pipeline.pools import Accumulate
 from pipeline.rundir import RunDir, read_json
@@ -59,18 +60,29 @@ class Context:
         path = self.run.stage_dir(gen, "verify") / "verdict.json"
         return path.is_file() and read_json(path)["promoted"]
 
+    def champion_gens(self) -> list[int]:
+        """Every generation whose model was champion before this one, the seed first: the run's champions."""
+        return [g for g in range(self.gen) if self.promoted(g)]
+
     @property
     def champion_gen(self) -> int:
         """The generation whose model is the champion when this generation starts."""
-        return max(g for g in range(self.gen) if self.promoted(g))
+        return self.champion_gens()[-1]
 
     @property
     def champion_dir(self) -> Path:
         return self.run.stage_dir(self.champion_gen, "train") / "model"
 
+    def shown(self, stage: str, name: str, items: list[Problem]) -> dict[int, int]:
+        """The most right answers any champion of the run had at each level of `items`, as `stage` recorded its answers there
+        (`successor_correct` in `name`): what the run has shown, the reference a successor's mastered levels are held to."""
+        recorded = (self.read(stage, name, gen=g).get("successor_correct") or "" for g in self.champion_gens())
+        return most(right(items, [b == "1" for b in bits]) for bits in recorded if len(bits) == len(items))
+
     def champion_frontier(self) -> int:
-        """The champion's frontier on the test ladder, as its own gate measured it."""
-        return self.read("verify", "verdict.json", gen=self.champion_gen)["successor_frontier"]
+        """The champion's frontier on the dev ladder, as this generation's weaknesses stage measured it. Only the gate
+        reads the test ladder: a stage steered by it would tune the successor to the items that judge it."""
+        return self.read("weaknesses", "weaknesses.json")["frontier"]
 
     def champion_recipe(self) -> dict[str, Any]:
         """The recipe that trained the champion (the config's `recipe:` while the seed is champion)."""
@@ -101,7 +113,8 @@ class Context:
         return [(rows, share) for paths, share in self.data.groups(self) if (rows := load_joined(paths)) is not None]
 
     def ladder(self, split: str) -> list[Problem]:
-        """Held-out ground-truth items at every level 1..max_level (`test`: the gate only; `dev`: everyone else)."""
+        """Held-out ground-truth items at every level 1..max_level (`test`: the gate only; `audit`: the shadow audit only;
+        `dev`: everyone else)."""
         if split not in self._ladders:
             ev = self.cfg.eval
             self._ladders[split] = self.splits.ladder(self.task, split, range(1, ev.max_level + 1), ev.items_per_level, self.cfg.seed)

@@ -51,7 +51,7 @@ def compare_run(run: Path, scorers: list[str]) -> list[dict[str, Any]]:
     for gen, truth in truths(run, cfg):
         for spec in scorers:
             start = time.time()
-            verdict = gate.decide(items, scored(truth["champion_gen"], spec), scored(gen, spec))
+            verdict = gate.decide(items, scored(truth["champion_gen"], spec), scored(gen, spec), truth.get("alpha"))  # at the decision's level in the run
             rows.append({"run": str(run), "gen": gen, "scorer": spec, "promoted": verdict.promoted, "truth_promoted": truth["truth_promoted"],
                          "outcome": OUTCOMES[(verdict.promoted, truth["truth_promoted"])], "estimated_frontier": verdict.successor_frontier,
                          "true_frontier": truth["successor_frontier"], "seconds": round(time.time() - start, 1)})

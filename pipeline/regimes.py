@@ -10,9 +10,11 @@ Three measures of the champion (the model the loop holds) after each generation,
 true frontier (the shadow audit's where the run recorded it: under humans=none the loop's own frontier is
 an estimate), its lowest true accuracy over the levels the seed was trained on and mastered (1..N: replacing
 data makes a model forget the shortest problems first, while level N stays in every round), and one level past
-it. Every seed is a thin line, the mean over seeds bold with a 95% percentile bootstrap band over seeds
-(Agarwal et al. 2021); three seeds is a minimum, not a proof. A finished run that stopped early keeps its
-last champion to the end of the figure; an unfinished one is drawn as far as it got.
+it. Every seed is a thin line, the mean over seeds bold with the band from the lowest seed to the highest. A claim
+over seeds says N and the min-max: a percentile bootstrap over three or five seeds (Agarwal et al. 2021) resamples
+too few values to mean 95%, so it is added only from `BOOTSTRAP_FROM` seeds up. A finished run that stopped early
+keeps its last champion to the end of the figure; an unfinished one is drawn as far as it got. The table also says,
+per seed, on how many of its gate decisions the shadow audit (a ground-truth gate on items of its own) disagreed.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from pipeline.rundir import read_json, write_text  # noqa: E402
 #: the issue's regimes first, in this order (colours follow it); any other run name after them
 ORDER = ("upper_bound", "improve", "no_humans", "plateau", "collapse")
 RESAMPLES = 10_000
+BOOTSTRAP_FROM = 10  # seeds; below, a claim over seeds gives N and the min-max only
 FALL = 0.20  # the collapse criterion: the worst mastered level ends this far below the seed's accuracy there
 MEASURES = ("frontier", "mastered", "past")
 
@@ -53,6 +56,8 @@ class Run:
     past: list[float]
     promotions: int
     rejections: int  # successors the gate turned down (a blocked or failed generation has none to turn down)
+    decisions: int  # gate decisions the shadow audit judged
+    disagreed: int  # of those, the ones its ground-truth gate decided otherwise (a false promotion or rejection)
 
 
 def _lowest(acc: dict[int, float], level: int) -> float:
@@ -76,8 +81,10 @@ def load_run(folder: Path) -> Run:
         frontier.append(g["frontier"] if g.get("true_frontier") is None else g["true_frontier"])
         mastered.append(_lowest(acc, level))
         past.append(acc.get(level + 1, 0.0))
+    outcomes = [g.get("audit") for g in summary["generations"]]
     return Run(folder, str(cfg.name), int(cfg.seed), summary["stop_reason"] is not None, level, frontier, mastered, past,
-               sum(g["promoted"] for g in summary["generations"]), sum(g["status"] == "rejected" for g in summary["generations"]))
+               sum(g["promoted"] for g in summary["generations"]), sum(g["status"] == "rejected" for g in summary["generations"]),
+               sum(o not in (None, "no successor") for o in outcomes), sum(o in ("false promotion", "false rejection") for o in outcomes))
 
 
 def find_runs(root: Path) -> tuple[list[Run], list[Path]]:
@@ -111,24 +118,36 @@ def series(runs: list[Run], measure: str, length: int) -> list[list[float]]:
     return out
 
 
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """(mean, lowest, highest) over seeds."""
+    return float(np.mean(values)), float(min(values)), float(max(values))
+
+
+def interval(values: list[float]) -> tuple[float, float, float]:
+    """What a claim over seeds rests on: the bootstrap interval from `BOOTSTRAP_FROM` seeds up, else the min-max."""
+    return bootstrap(values) if len(values) >= BOOTSTRAP_FROM else spread(values)
+
+
 def band(rows: list[list[float]]) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Per generation, over the runs that reached it: (generations, mean, low, high)."""
+    """Per generation, over the runs that reached it: (generations, mean, lowest, highest)."""
     gens = list(range(max(len(s) for s in rows)))
-    stats = [bootstrap([s[g] for s in rows if g < len(s)]) for g in gens]
+    stats = [spread([s[g] for s in rows if g < len(s)]) for g in gens]
     return gens, [m for m, _, _ in stats], [lo for _, lo, _ in stats], [hi for _, _, hi in stats]
 
 
 def trend(change: tuple[float, float, float]) -> str:
-    """`falls` or `rises` when the bootstrap interval of the change excludes 0, else `holds`."""
+    """`falls` or `rises` when the change's `interval` excludes 0 (below `BOOTSTRAP_FROM` seeds: every seed fell, or
+    every seed rose), else `holds`."""
     _, low, high = change
     return "falls" if high < 0 else "rises" if low > 0 else "holds"
 
 
 def regime_row(runs: list[Run]) -> dict[str, Any]:
     """What the table says of one regime: the end of each run (its last finished generation)."""
-    final = bootstrap([r.frontier[-1] for r in runs])
-    change = bootstrap([r.mastered[-1] - r.mastered[0] for r in runs])
+    final = interval([r.frontier[-1] for r in runs])
+    change = interval([r.mastered[-1] - r.mastered[0] for r in runs])
     return {
+        "n": len(runs),
         "seeds": [r.seed for r in runs],
         "finished": sum(r.finished for r in runs),
         "level": sorted({r.level for r in runs}),
@@ -142,13 +161,16 @@ def regime_row(runs: list[Run]) -> dict[str, Any]:
         "mastered_change": change,
         "mastered_trend": trend(change),
         "fell": sum(r.mastered[0] - r.mastered[-1] >= FALL for r in runs),
+        "decisions": [r.decisions for r in runs],
+        "disagreed": [r.disagreed for r in runs],
     }
 
 
 def caption(groups: dict[str, list[Run]]) -> str:
     n = ", ".join(f"{name} {len(runs)}" for name, runs in groups.items())
-    return (f"N seeds per regime: {n}. Thin lines: single seeds; bold: the mean over seeds, with its 95% percentile bootstrap "
-            f"band ({RESAMPLES:,} resamples of the seeds). Generation 0 is the seed. Accuracies are the champion's true test accuracy; "
+    return (f"N seeds per regime: {n}. Thin lines: single seeds; bold: the mean over seeds, its band the lowest to the highest seed "
+            f"(intervals in the table: min-max below {BOOTSTRAP_FROM} seeds, a 95% percentile bootstrap over seeds from {BOOTSTRAP_FROM} up). "
+            "Generation 0 is the seed. Accuracies are the champion's true test accuracy; "
             "a finished run that stopped early keeps its last champion.")
 
 
@@ -184,18 +206,21 @@ def plot(groups: dict[str, list[Run]], path: Path) -> None:
 
 
 def markdown(root: Path, groups: dict[str, list[Run]], waiting: list[Path]) -> str:
-    ci = lambda m: f"{m[0]:.2f} [{m[1]:.2f}, {m[2]:.2f}]"  # noqa: E731
+    def ci(m: tuple[float, float, float], n: int) -> str:
+        return f"{m[0]:.2f} [{m[1]:.2f}, {m[2]:.2f}] ({'min-max' if n < BOOTSTRAP_FROM else '95% CI'})"
     lines = [f"# Regimes: `{root.name}`", "", "![regimes](regimes.png)", "", caption(groups), "",
-             "| regime | seeds (finished) | seed frontier | final true frontier, mean [95% CI] | per seed | promotions, mean (per seed) | gate rejections (per seed) | "
-             "lowest mastered level: seed -> end | change [95% CI] | trend | seeds down >= 20 points |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| regime | N | seeds (finished) | seed frontier | final true frontier, mean [interval] | per seed | promotions, mean (per seed) | "
+             "gate rejections (per seed) | audit disagreed with the gate (per seed, of its decisions) | lowest mastered level: seed -> end | "
+             "change, mean [interval] | trend | seeds down >= 20 points |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, runs in groups.items():
         row = regime_row(runs)
         lines.append(
-            f"| {name} | {', '.join(map(str, row['seeds']))} ({row['finished']}/{len(runs)}) | {', '.join(map(str, row['seed_frontier']))} | "
-            f"{ci(row['final_frontier'])} | {', '.join(map(str, row['final_per_seed']))} | "
+            f"| {name} | {row['n']} | {', '.join(map(str, row['seeds']))} ({row['finished']}/{len(runs)}) | {', '.join(map(str, row['seed_frontier']))} | "
+            f"{ci(row['final_frontier'], row['n'])} | {', '.join(map(str, row['final_per_seed']))} | "
             f"{np.mean(row['promotions']):.1f} ({', '.join(map(str, row['promotions']))}) | {', '.join(map(str, row['rejections']))} | "
-            f"levels 1..{'/'.join(map(str, row['level']))}: {row['mastered_seed']:.2f} -> {row['mastered_end']:.2f} | {ci(row['mastered_change'])} | "
+            f"{', '.join(f'{d}/{n}' for d, n in zip(row['disagreed'], row['decisions']))} | "
+            f"levels 1..{'/'.join(map(str, row['level']))}: {row['mastered_seed']:.2f} -> {row['mastered_end']:.2f} | {ci(row['mastered_change'], row['n'])} | "
             f"{row['mastered_trend']} | {row['fell']}/{len(runs)} |")
     unfinished = [r.folder for runs in groups.values() for r in runs if not r.finished]
     if unfinished or waiting:

@@ -12,7 +12,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.approve import APPROVAL  # noqa: E402
 from pipeline.context import Context  # noqa: E402
-from pipeline.evaluate import counts  # noqa: E402
 from pipeline.knowledge import describe, ledger  # noqa: E402
 from pipeline.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
 from pipeline.truth import total  # noqa: E402
@@ -61,7 +60,8 @@ def generation_record(ctx: Context) -> dict[str, Any]:
     blocked = next((f"blocked by {s}: {d['blocked']}" for s, d in done.items() if d.get("blocked")), None)
     failed = next((f"{s} failed: {d['failed']}" for s, d in done.items() if d.get("failed")), None)
     promoted = bool(verdict.get("promoted", False))
-    front = verdict.get("successor_frontier" if promoted else "champion_frontier", ctx.champion_frontier())
+    front = verdict.get("successor_frontier" if promoted else "champion_frontier",
+                        ctx.read("verify", "verdict.json", gen=ctx.champion_gen)["successor_frontier"])  # no verdict: the champion's, as its gate measured it
     flops = {s: d["flops"] for s, d in done.items() if "flops" in d}
     status = "blocked" if blocked else "failed" if failed else "promoted" if promoted else "rejected"
     return {
@@ -140,6 +140,9 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "true_frontier": records[-1]["true_frontier"] if records else seed_audit.get("successor_frontier"),
         "seed_true_frontier": seed_audit.get("successor_frontier"),  # the shadow audit's; seed_frontier is the seed's verdict (an estimate under humans=none)
         "audit": {o: outcomes.count(o) for o in ("correct promotion", "false promotion", "false rejection", "correct rejection", "no successor")},
+        # decisions where the shadow audit's ground-truth gate, on its own items, decided otherwise than the gate
+        "audit_disagreed": outcomes.count("false promotion") + outcomes.count("false rejection"),
+        "gate_decisions": sum(o not in (None, "no successor") for o in outcomes),
         "generations": records,
     }
     write_json(ctx.run.root / "summary.json", summary)
@@ -160,7 +163,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         f"Ground-truth labels past the seed: {summary['labels_decided']} decided something, {summary['labels_measured']} only measured "
         f"(the seed itself: {sum(v['decided'] for v in seed_labels.values())}); {summary['human_touches']} human touches "
         f"({summary['touch_seconds']:.0f} s waiting). True frontier at the end: {summary['true_frontier']}. "
-        f"Shadow audit: {', '.join(f'{n} {o}' for o, n in summary['audit'].items() if n) or 'nothing yet'}.",
+        f"Shadow audit (its own items): {', '.join(f'{n} {o}' for o, n in summary['audit'].items() if n) or 'nothing yet'}; "
+        f"it disagreed with the gate on {summary['audit_disagreed']} of {summary['gate_decisions']} decisions.",
         "",
         "| gen | frontier | true frontier | verdict | audit | p-value | labels decided | new labels | label acc | judge precision | judge recall | judge yield | seconds | reason |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -187,14 +191,18 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
 
 
 def _gate_rule(ctx: Context) -> str:
-    """The gate's rule for small levels, in words, with this run's small levels named."""
+    """The gate's rule in words, with this run's small levels named (the seed's verdict records the test items per level)."""
     gate = ctx.cfg.stage.verify.gate
-    sizes = counts(ctx.ladder("test"))
+    sizes = {int(k): v for k, v in ctx.read("verify", "verdict.json", gen=0)["items"].items()}
     small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in range(1, ctx.cfg.eval.max_level + 1) if sizes.get(lv, 0) < gate.min_items]
-    return (f"Gate: promotion needs p < {gate.alpha} (exact McNemar) at the level past the champion's frontier; a mastered level "
-            f"regresses only when it drops by more than {gate.tolerance:.0%} and the drop is significant (exact McNemar, "
-            f"p < {gate.regression_alpha} / mastered levels). Levels with fewer than {gate.min_items} test items are passed over by "
-            f"the frontier: {', '.join(small) if small else 'none in this run'}.")
+    spread = {"none": f"{gate.alpha} at every decision (correction none)",
+              "spending": f"{gate.alpha}·6/(π²g²) at the run's decision g (correction spending: false promotion at most {gate.alpha} over the run)",
+              "fallback": f"{gate.alpha}·6/(π²g²) at the run's decision g, plus the level of the decision before when its test passed "
+                          f"(correction fallback: false promotion at most {gate.alpha} over the run)"}
+    return (f"Gate: promotion needs a significant gain at the level past the champion's frontier (exact McNemar, p below "
+            f"{spread[gate.correction]}); every mastered level must be shown within {gate.tolerance:.0%} of the best any champion of the "
+            f"run showed there (one-sided Clopper-Pearson bounds, {gate.regression_alpha} over the mastered levels). Levels with fewer than "
+            f"{gate.min_items} test items are passed over by the frontier and fail only on evidence of a fall: {', '.join(small) if small else 'none in this run'}.")
 
 
 def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from math import comb, exp, lgamma, log, log1p
 
 
@@ -24,6 +25,7 @@ def mcnemar_exact(wins: int, losses: int) -> float:
     return sum(comb(n, k) for k in range(wins, n + 1)) / 2**n
 
 
+@lru_cache(maxsize=4096)  # the gate asks the same few (k, n) again and again; simulations ask them thousands of times
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Exact two-sided interval for a binomial rate after `k` hits in `n` draws.
 
@@ -35,9 +37,13 @@ def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
         raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
     tail = (1 - confidence) / 2
 
-    def cdf(j: int, p: float) -> float:  # P(X <= j), X ~ Binomial(n, p), in log space (no overflow for large n)
+    log_choose = [lgamma(n + 1) - lgamma(i + 1) - lgamma(n - i + 1) for i in range(n + 1)]
+
+    def cdf(j: int, p: float) -> float:  # P(X <= j), X ~ Binomial(n, p), in log space (no overflow for large n), summed over the shorter side
         log_p, log_q = log(p), log1p(-p)
-        return sum(exp(lgamma(n + 1) - lgamma(i + 1) - lgamma(n - i + 1) + i * log_p + (n - i) * log_q) for i in range(j + 1))
+        terms = range(j + 1) if j < n / 2 else range(j + 1, n + 1)
+        mass = sum(exp(log_choose[i] + i * log_p + (n - i) * log_q) for i in terms)
+        return mass if j < n / 2 else 1 - mass
 
     def solve(f: Callable[[float], float]) -> float:  # the root of an increasing f on (0, 1)
         lo, hi = 0.0, 1.0

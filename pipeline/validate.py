@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from submitit import AutoExecutor, LocalExecutor, SlurmExecutor
 
 from pipeline import knowledge, plugins
+from pipeline.gate import CORRECTIONS
 
 
 _MISSING = object()
@@ -110,10 +111,11 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("recipe.new_share", PROB), ("recipe.temperature", NONNEG),
     ("recipe.judge_threshold", optional(PROB)),
     ("eval.max_level", at_least(1)), ("eval.items_per_level", at_least(1)),
-    ("splits.test_pct", at_least(1)), ("splits.dev_pct", at_least(1)),
+    ("splits.test_pct", at_least(1)), ("splits.dev_pct", at_least(1)), ("splits.audit_pct", at_least(1)),
     ("stage.verify.gate.alpha", RATE), ("stage.verify.gate.regression_alpha", RATE), ("stage.verify.gate.window", at_least(1)),
     ("stage.verify.gate.tolerance", PROB), ("stage.verify.gate.threshold", within(0, 1, lo_open=True)),
     ("stage.verify.gate.min_items", at_least(1)),
+    ("stage.verify.gate.correction", ((lambda v: v in CORRECTIONS), f"{', '.join(CORRECTIONS[:-1])} or {CORRECTIONS[-1]}")),
     ("stage.weaknesses.threshold", within(0, 1, lo_open=True)),  # after the gate's: it defaults to the gate's threshold
     ("stage.propose.k", at_least(1)),
     ("proposer.stuck_after", at_least(1)), ("proposer.far", PROB), ("proposer.noisy", PROB), ("proposer.margin", PROB),
@@ -152,7 +154,8 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
 
 #: checks that tie two keys together: (keys, test on the config, what is allowed)
 RELATIONS: list[tuple[str, Callable[[DictConfig], bool], str]] = [
-    ("splits.test_pct + splits.dev_pct", lambda c: c.splits.test_pct + c.splits.dev_pct < 100, "< 100 (training needs the rest)"),
+    ("splits.test_pct + splits.dev_pct + splits.audit_pct", lambda c: c.splits.test_pct + c.splits.dev_pct + c.splits.audit_pct < 100,
+     "< 100 (training needs the rest)"),
     ("model.hidden % model.heads", lambda c: c.model.hidden % c.model.heads == 0, "0 (heads must divide hidden)"),
     ("recipe.hidden % recipe.heads", lambda c: c.recipe.hidden % c.recipe.heads == 0, "0 (heads must divide hidden)"),
     ("seed_model.levels", lambda c: c.seed_model.levels < c.eval.max_level, "< eval.max_level (the gate needs a level past the seed's)"),

@@ -28,8 +28,8 @@ PROMOTING = ("judge=oracle", "stage.review.max_label_error=1.0", "loop.max_gener
 class AlwaysPromote(Gate):
     """Promotes every successor: a tiny run's gate seldom does, and a veto needs a promotion to undo."""
 
-    def decide(self, items, champion, successor) -> Verdict:
-        return replace(super().decide(items, champion, successor), promoted=True, reason="the test gate promotes everything")
+    def decide(self, items, champion, successor, alpha=None, earlier=None) -> Verdict:
+        return replace(super().decide(items, champion, successor, alpha, earlier), promoted=True, reason="the test gate promotes everything")
 
 
 class Scripted:

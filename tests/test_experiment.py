@@ -36,8 +36,9 @@ def make_ctx(root: Path, adder: Path, built: list[dict] | None = None, frontier:
         problems = task.sample(level, rows, random.Random(gen))
         save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [level] * rows},
                   run.stage_dir(gen, "curate") / "data")
-        write_json(run.stage_dir(gen, "verify") / "verdict.json", {"promoted": True, "successor_frontier": frontier})
+        write_json(run.stage_dir(gen, "verify") / "verdict.json", {"promoted": True})
         write_json(run.stage_dir(gen, "train") / "train.json", {"recipe": OmegaConf.to_container(cfg.recipe, resolve=True)})
+    write_json(run.stage_dir(2, "weaknesses") / "weaknesses.json", {"frontier": frontier})  # the pilots' levels follow the dev ladder's frontier
     logger = NoLogger()
     logger.start(run.root, "test", {})
     ctx = Context.build(cfg, run, torch.device("cpu"), logger, gen=2)

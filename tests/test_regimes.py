@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from pipeline.gate import Gate
 from pipeline.executors import cores
 from pipeline.loop import run_loop, split_threads
-from pipeline.regimes import bootstrap, regime_row, report, series
+from pipeline.regimes import BOOTSTRAP_FROM, band, bootstrap, regime_row, report, series
 from pipeline.rundir import LEDGER, RunDir, read_json, write_json
 from pipeline.stages.verify import AlwaysPromote, Verify
 from pipeline.validate import validate
@@ -35,8 +35,8 @@ def test_always_promote_promotes_a_worse_successor_and_keeps_what_the_gate_measu
     champion = correct_up_to(items, CHAMPION)
     worse = correct_up_to(items, {**CHAMPION, 2: 0.5, 3: 0.4})  # forgets two mastered levels
     gate = Gate()
-    verdict = AlwaysPromote(gate).decide(items, champion, worse)
-    refused = gate.decide(items, champion, worse)
+    verdict = AlwaysPromote(gate).decide(items, champion, worse, gate.level([]), {})
+    refused = gate.decide(items, champion, worse, gate.level([]))
     assert not refused.promoted and verdict.promoted
     assert "rejected" in verdict.reason and refused.reason in verdict.reason
     assert verdict.successor_accuracy[2] == 0.5 and verdict.regressions == refused.regressions and set(verdict.regressions) >= {2, 3}
@@ -110,13 +110,15 @@ def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
 
 
 def fake_run(folder, name: str, seed: int, gens: list[tuple[bool, int, dict[int, float]]], seed_acc: dict[int, float],
-             finished: bool = True, true_frontiers: list[int] | None = None) -> None:
+             finished: bool = True, true_frontiers: list[int] | None = None, audits: list[str] | None = None) -> None:
     """A run folder as the loop leaves it: run_config.yaml and a summary.json with one record per generation
-    (promoted, the loop's frontier, the successor's true accuracy per level)."""
+    (promoted, the loop's frontier, the successor's true accuracy per level, the shadow audit's outcome)."""
     folder.mkdir(parents=True)
     (folder / "run_config.yaml").write_text(OmegaConf.to_yaml({"name": name, "seed": seed}))
+    outcomes = audits or [("correct promotion" if promoted else "correct rejection") for promoted, _, _ in gens]
     records = [{"generation": i + 1, "promoted": promoted, "status": "promoted" if promoted else "rejected", "frontier": front, "per_level_accuracy": acc,
-                "true_frontier": None if true_frontiers is None else true_frontiers[i]} for i, (promoted, front, acc) in enumerate(gens)]
+                "true_frontier": None if true_frontiers is None else true_frontiers[i], "audit": outcomes[i]}
+               for i, (promoted, front, acc) in enumerate(gens)]
     write_json(folder / "summary.json", {"seed_frontier": 5, "seed_true_frontier": 5, "seed_levels": 5, "seed_per_level_accuracy": seed_acc,
                                          "stop_reason": "max_generations reached" if finished else None, "generations": records})
 
@@ -129,23 +131,44 @@ def collapsing(folder, seed: int) -> None:
     fake_run(folder, "collapse", seed, [(True, 5, {5: 0.8 - 0.05 * seed, 6: 0.3}), (True, 4, {5: 0.5 - 0.1 * seed, 6: 0.1})], SEED_ACC)
 
 
-def test_the_table_reports_a_falling_mastered_level_and_a_rising_frontier_with_intervals_that_hold_the_mean(tmp_path):
+def test_the_table_reports_a_falling_mastered_level_and_a_rising_frontier_with_n_and_the_min_max_over_seeds(tmp_path):
+    audits = [["correct promotion", "false rejection"], ["false promotion", "correct promotion"], ["correct promotion", "correct promotion"]]
     for seed in range(3):
         collapsing(tmp_path / f"collapse-seed{seed}", seed)
         fake_run(tmp_path / f"improve-seed{seed}", "improve", seed,
-                 [(True, 6, {5: 1.0, 6: 0.95}), (True, 6 + seed % 2, {5: 1.0, 6: 0.97, 7: 0.9 if seed % 2 else 0.5})], SEED_ACC)
+                 [(True, 6, {5: 1.0, 6: 0.95}), (True, 6 + seed % 2, {5: 1.0, 6: 0.97, 7: 0.9 if seed % 2 else 0.5})], SEED_ACC, audits=audits[seed])
     groups = report(tmp_path)
     assert list(groups) == ["improve", "collapse"] and (tmp_path / "regimes.png").stat().st_size > 0
     improve, collapse = regime_row(groups["improve"]), regime_row(groups["collapse"])
-    mean, low, high = improve["final_frontier"]
-    assert mean == pytest.approx((6 + 7 + 6) / 3) and 6 <= low <= mean <= high <= 7 and low < high
+    assert improve["final_frontier"] == pytest.approx(((6 + 7 + 6) / 3, 6, 7))  # three seeds: the mean and the min-max, no bootstrap
     assert improve["promotions"] == [2, 2, 2] and improve["mastered_trend"] == "holds" and improve["fell"] == 0
-    assert collapse["mastered_trend"] == "falls" and collapse["fell"] == 3 and collapse["mastered_change"][2] < 0
+    assert improve["disagreed"] == [1, 1, 0] and improve["decisions"] == [2, 2, 2]
+    assert collapse["mastered_trend"] == "falls" and collapse["fell"] == 3 and collapse["mastered_change"] == pytest.approx((-0.6, -0.7, -0.5))
     assert collapse["mastered_end"] == pytest.approx((0.5 + 0.4 + 0.3) / 3) and collapse["mastered_seed"] == 1.0
     text = (tmp_path / "regimes.md").read_text()
     row = next(line for line in text.splitlines() if line.startswith("| collapse |"))
-    assert "falls" in row and "3/3 |" in row and "0, 1, 2 (3/3)" in row and "| 2.0 (2, 2, 2) | 0, 0, 0 |" in row
-    assert "N seeds per regime: improve 3, collapse 3" in text and "bootstrap" in text
+    assert row.startswith("| collapse | 3 | 0, 1, 2 (3/3) |") and "falls" in row and "| 2.0 (2, 2, 2) | 0, 0, 0 | 0/2, 0/2, 0/2 |" in row
+    assert "-0.60 [-0.70, -0.50] (min-max)" in row
+    assert "| 1/2, 1/2, 0/2 |" in next(line for line in text.splitlines() if line.startswith("| improve |"))
+    assert "N seeds per regime: improve 3, collapse 3" in text and "95% CI" not in text.split("|---")[1]
+
+
+def test_a_change_some_seeds_do_not_share_holds_below_ten_seeds_and_the_bootstrap_starts_at_ten(tmp_path):
+    for seed in range(3):  # two seeds fall, one rises: not every seed fell
+        fake_run(tmp_path / "few" / f"s{seed}", "plateau", seed, [(True, 5, {5: 0.7 if seed < 2 else 1.0, 6: 0.5})], {5: 0.9, 6: 0.5})
+    (few,) = report(tmp_path / "few").values()
+    assert regime_row(few)["mastered_trend"] == "holds"
+    for seed in range(BOOTSTRAP_FROM):
+        fake_run(tmp_path / "many" / f"s{seed}", "improve", seed, [(True, 5 + seed % 3, {5: 1.0, 6: 0.5})], SEED_ACC)
+    (many,) = report(tmp_path / "many").values()
+    mean, low, high = regime_row(many)["final_frontier"]
+    assert 5 < low < mean < high < 7  # a bootstrap interval of the mean, inside the min-max
+    assert "(95% CI)" in (tmp_path / "many" / "regimes.md").read_text()
+
+
+def test_the_figures_band_runs_from_the_lowest_seed_to_the_highest():
+    gens, mean, low, high = band([[1.0, 2.0, 6.0], [3.0, 4.0], [2.0]])
+    assert gens == [0, 1, 2] and low == [1.0, 2.0, 6.0] and high == [3.0, 4.0, 6.0] and mean == pytest.approx([2.0, 3.0, 6.0])
 
 
 def test_a_rejected_successor_leaves_the_champions_accuracy_and_the_audits_frontier_is_preferred(tmp_path):

@@ -88,10 +88,11 @@ def test_review_blocks_a_round_that_a_noisy_oracle_let_through(tmp_path, adder):
     assert audit["ci"][0] <= audit["true_error_rate"] <= audit["ci"][1]  # the spot-check's CI holds curate's full-round rate
 
 
-@pytest.mark.parametrize("impl", ["audit", "strict", "checks_only"])
-def test_every_review_blocks_a_gate_test_item_in_the_data(tmp_path, impl):
+@pytest.mark.parametrize("impl, split", [("audit", "test"), ("strict", "audit"), ("checks_only", "test"), ("checks_only", "audit")])
+def test_every_review_blocks_an_item_of_a_graded_split_in_the_data_even_one_no_ladder_holds(tmp_path, impl, split):
     ctx = context(tmp_path, impl=impl)
-    leaked = next(p for p in ctx.ladder("test") if p.level == 2)
+    ladder = {p.prompt for p in ctx.ladder(split)}
+    leaked = next(p for p in ctx.splits.draw(split, 200, lambda r: ctx.task.sample_level(2, r), random.Random(5)) if p.prompt not in ladder)
     save_rows(rows([*draw(ctx, 2, 50), leaked]), ctx.out("curate") / "data")
     summary = instantiate(ctx.cfg.stage.review).run(ctx)
     review = read_json(ctx.out("review") / "review.json")
@@ -122,7 +123,6 @@ def test_checks_only_reads_no_ground_truth_and_reports_duplicates_coverage_drift
     pool_item = ctx.splits.draw("train", 1, lambda r: ctx.task.sample_mixed(2, r), random.Random(0))[0]  # the pool's first item
     fresh = draw(ctx, 3, 8)
     save_rows(rows([*fresh, fresh[0], pool_item]), ctx.out("curate") / "data")
-    ctx.ladder("test")  # built first: sampling a ladder formats its answers
     monkeypatch.setattr(ctx.task, "solve", lambda prompt: pytest.fail("checks_only read ground truth"))
     summary = instantiate(ctx.cfg.stage.review).run(ctx)
     review = read_json(ctx.out("review") / "review.json")

@@ -26,12 +26,13 @@ CAP = 200  # the recipe's steps; its decay starts at 140 (30%), so checks at 50 
 
 
 def make_ctx(root: Path, adder: Path, round_level: int = 3) -> Context:
-    """Generation 1 of a run whose seed (frontier 1) is the champion, with a round at `round_level`."""
+    """Generation 1 of a run whose seed (frontier 1 on the dev ladder, as weaknesses measured it) is the champion, with a
+    round at `round_level`. The seed has no verdict: training must not read the gate's test ladder or anything measured on it."""
     cfg = make_cfg(root, f"recipe.steps={CAP}", "recipe.batch_size=8", "recipe.warmup=5")
     run = RunDir(root / "run")
     task = ReversedAddition()
     shutil.copytree(adder, run.stage_dir(0, "train") / "model")
-    write_json(run.stage_dir(0, "verify") / "verdict.json", {"promoted": True, "successor_frontier": 1})
+    write_json(run.stage_dir(1, "weaknesses") / "weaknesses.json", {"frontier": 1})
     for gen, level in ((0, 1), (1, round_level)):
         problems = task.sample(level, 50, random.Random(gen))
         save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [level] * 50},

@@ -97,13 +97,13 @@ def test_humans_none_reads_no_true_answer_past_the_seed_except_the_audit(tmp_pat
 @pytest.mark.slow
 def test_the_default_ledger_counts_exactly_the_labels_each_stage_reads(tmp_path):
     """Counts known in advance from the tiny config: the dev ladder for weaknesses, the pilots' dev items at
-    the frontier levels, the review's sample, the test ladder for the gate, curate's candidates (measured)."""
+    the frontier levels, the review's sample, the test ladder for the gate, curate's candidates (measured), the audit ladder (measured)."""
     cfg = make_cfg(tmp_path, *POISONED, "loop.max_generations=1", "stage.review.max_label_error=1.0")
     run = tmp_path / "run"
     rec = run_loop(cfg, run)["generations"][0]
     splits, ev = Splits(**cfg.splits), cfg.eval
     task = ReversedAddition()
-    ladder = {s: splits.ladder(task, s, range(1, ev.max_level + 1), ev.items_per_level, cfg.seed) for s in ("dev", "test")}
+    ladder = {s: splits.ladder(task, s, range(1, ev.max_level + 1), ev.items_per_level, cfg.seed) for s in ("dev", "test", "audit")}
     front = read_json(run / "gen_1" / "weaknesses" / "weaknesses.json")["frontier"]
     levels = [lv for lv in (front, front + 1) if 1 <= lv <= ev.max_level]
     pilot_items = sum(min(cfg.stage.experiment.items_per_level, sum(p.level == lv for p in ladder["dev"])) for lv in levels)
@@ -118,7 +118,7 @@ def test_the_default_ledger_counts_exactly_the_labels_each_stage_reads(tmp_path)
         "review": {"decided": min(cfg.stage.review.sample_size, kept), "measured": 0},
         "train": {"decided": 0, "measured": 0},
         "verify": {"decided": len(ladder["test"]), "measured": 0},
-        "audit": {"decided": 0, "measured": 0},  # the gate's answers were true ones already: nothing more to read
+        "audit": {"decided": 0, "measured": len(ladder["audit"])},  # its own ladder: the successor's answers (the seed's were recorded)
     }
     assert rec["human_labels"] == expected
     assert rec["labels_decided"] == len(ladder["dev"]) + pilot_items + min(cfg.stage.review.sample_size, kept) + len(ladder["test"])
@@ -126,7 +126,7 @@ def test_the_default_ledger_counts_exactly_the_labels_each_stage_reads(tmp_path)
 
 def test_spot_checks_only_let_the_review_audit_decide(tmp_path):
     """humans=spot_check: past the seed, the review's sample is the only human label that decides anything."""
-    cfg = make_cfg(tmp_path, "humans=spot_check", *POISONED, "judge=length", "loop.max_generations=1", "stage.review.max_label_error=1.0",
+    cfg = make_cfg(tmp_path, "humans=spot_check", *POISONED, "judge=none", "loop.max_generations=1", "stage.review.max_label_error=1.0",
                    "loop.stages=[weaknesses,curate,review,train,verify]")
     run = tmp_path / "run"
     (rec,) = run_loop(cfg, run)["generations"]

@@ -17,7 +17,6 @@ from pipeline.model import load
 from pipeline.data import save_rows
 from pipeline.rundir import write_json
 from pipeline.sampling import generate
-from pipeline.splits import contamination
 from pipeline.stages.base import Stage
 from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
@@ -92,10 +91,9 @@ class Curate(Stage):
             judge, calibration = self._calibrated(ctx, levels, model, tok, seed)
         problems = fresh_problems(ctx, levels, self.n_problems, f"curate-{ctx.cfg.seed}-{ctx.gen}")
         labels, kept = self_label(ctx, judge, self.labeler, model, tok, problems, recipe.get("temperature", 0.0), seed)
-        test = [p.prompt for p in ctx.ladder("test")]
-        leaked = contamination([p.prompt for p, k in zip(problems, kept) if k], test)
+        leaked = ctx.splits.contamination(p.prompt for p, k in zip(problems, kept) if k)
         if leaked:
-            raise RuntimeError(f"{leaked} gate test items reached curation: the split is broken")
+            raise RuntimeError(f"{leaked} items of the test or audit split reached curation: the split is broken")
         # the judge's true quality, measured (not read by the judge); under humans=none the shadow audit measures it instead
         correct = ctx.truth.correct(problems, labels, MEASURE) if ctx.truth.allowed() else None
         strata: dict[str, dict[str, int | None]] = {}

@@ -25,16 +25,10 @@ from pipeline.judges import Judge
 from pipeline.labelers import Labeler
 from pipeline.model import load
 from pipeline.pilot import PilotSpec, Source, run_pilot
-from pipeline.rundir import read_json, write_json
+from pipeline.rundir import write_json
 from pipeline.stages.base import Stage
 from pipeline.stages.curate import fresh_problems, round_levels, self_label
 from pipeline.truth import DECIDE
-
-
-def dev_frontier(ctx: Context) -> int:
-    """The champion's frontier on the dev ladder (weaknesses stage), or its gate frontier when weaknesses did not run."""
-    path = ctx.out("weaknesses") / "weaknesses.json"
-    return read_json(path)["frontier"] if path.is_file() else ctx.champion_frontier()
 
 
 def pilot_sources(ctx: Context, pilot_round: str, new_share: float) -> list[Source]:
@@ -70,7 +64,7 @@ class Experiment(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         built = ctx.read("build", "built.json")["built"]
-        front = dev_frontier(ctx)
+        front = ctx.champion_frontier()
         levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= ctx.cfg.eval.max_level})
         out = ctx.out(self.name)
         items = ctx.dev_items(levels, self.items_per_level)

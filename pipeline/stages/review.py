@@ -2,7 +2,7 @@
 
 It looks at the data the way a careful human would before signing off a training run:
 a seeded spot-check of labels against ground truth (an error rate with an exact confidence
-interval), gate test items in the data (contamination), duplicates, which levels are covered,
+interval), test or audit items in the data (contamination, by hash bucket), duplicates, which levels are covered,
 how far the round drifts from earlier data, and what the pilots predicted. When the label
 error or the contamination passes its limit, the review blocks: the summary then carries
 "blocked" and the loop skips training for this generation.
@@ -17,7 +17,6 @@ from typing import Any
 from pipeline.context import Context
 from pipeline.data import load_rows
 from pipeline.rundir import read_json, write_json
-from pipeline.splits import contamination
 from pipeline.stages.base import Stage
 from pipeline.stats import clopper_pearson
 from pipeline.truth import DECIDE
@@ -60,7 +59,7 @@ class Review(Stage):
         pool = ctx.pool()[:]
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
         audit = self.audit(ctx, prompts, answers, levels) if self.sample_size else None
-        leaked = contamination(prompts, [p.prompt for p in ctx.ladder("test")])
+        leaked = ctx.splits.contamination(prompts)
         counts = Counter(levels)
         selected = ctx.out("select") / "selected.json"
         report = {
@@ -123,7 +122,7 @@ class Review(Stage):
                     f"{self.confidence:.0%} CI {lo:.3f}-{hi:.3f}): {RULES[self.decide_on]} {value:.3f} > max {self.max_label_error}"
                 )
         if leaked > self.max_contamination:
-            out.append(f"contamination: {leaked} gate test items in the training data > max {self.max_contamination}")
+            out.append(f"contamination: {leaked} test or audit items in the training data > max {self.max_contamination}")
         return out
 
 

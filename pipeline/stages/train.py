@@ -147,8 +147,9 @@ class Train(Stage):
 
 class UntilLearned(Train):
     """The recipe's steps as a cap: the peak lr is held until the round is learned and nothing mastered is lost, on
-    `check_items` dev items a level asked every `check_every` steps: every level past the champion's frontier up to the
-    round's highest reaches `settle`, and every level up to the frontier still reaches `mastered`. Then the lr decays,
+    `check_items` dev items a level asked every `check_every` steps: every level past the champion's frontier (the dev
+    ladder's, as weaknesses measured it: the test ladder is the gate's alone) up to the round's highest reaches `settle`,
+    and every level up to the frontier still reaches `mastered`. Then the lr decays,
     as the seed's does, over the same share of the steps so far as the recipe's decay takes of its run, and training
     ends at the first check of the decay where every level reaches `mastered`. A generation that has learned its round
     early stops spending steps on it; one that has not trains the whole cap. Holding the mastered levels to `mastered`

@@ -9,7 +9,11 @@ recorded answers instead of evaluating it again, but only when they were compute
 
 `AlwaysPromote` (`stage/verify=always`) measures exactly as the gate does and promotes every successor:
 no safeguard, so a collapse shows in its verdicts instead of being stopped. `Controlled` (`stage/verify=controlled`)
-asks more: the successor must also beat the same training without this generation's round."""
+asks more: the successor must also beat the same training without this generation's round.
+
+Each decision is tested at its level in the run (`Gate.level`: the gate's `correction` spreads alpha over the run's
+decisions, read back from the earlier verdicts), and holds the mastered levels to the best any champion of the run
+showed on this ladder (their recorded answers). Only this stage (and the seed's first verdict) reads the test ladder."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -19,8 +23,8 @@ from pipeline.context import Context
 from pipeline.device import precision
 from pipeline.evaluate import bits
 from pipeline.gate import Gate, Verdict
-from pipeline.model import load
-from pipeline.rundir import read_json, write_json
+from pipeline.model import load, save
+from pipeline.rundir import atomic_dir, read_json, write_json
 from pipeline.stages.base import Stage
 from pipeline.stages.train import earlier_sources, starting_point, train_recipe, train_seed
 from pipeline.truth import DECIDE, MEASURE
@@ -43,7 +47,13 @@ class Verify(Stage):
     def run(self, ctx: Context) -> dict[str, Any]:
         items = ctx.ladder("test")
         champion, successor = self.answers(ctx, items)
-        return self.record(ctx, self.decide(items, champion, successor), successor, ctx.champion_gen)
+        verdict = self.decide(items, champion, successor, self.level(ctx), ctx.shown(self.name, "verdict.json", items))
+        return self.record(ctx, verdict, successor, ctx.champion_gen)
+
+    def level(self, ctx: Context) -> float:
+        """This decision's significance level, after the run's earlier decisions (every generation with a verdict)."""
+        verdicts = (ctx.run.stage_dir(g, self.name) / "verdict.json" for g in range(1, ctx.gen))
+        return self.gate.level([read_json(v)["p_value"] for v in verdicts if v.is_file()])
 
     def answers(self, ctx: Context, items: list[Problem]) -> tuple[list[bool], list[bool]]:
         """Per-item correctness of the champion (its recorded answers when computed the same way) and the successor."""
@@ -56,9 +66,10 @@ class Verify(Stage):
             champion = ctx.correctness(*load(ctx.champion_dir, ctx.device), items, self.use)
         return champion, ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, self.use)
 
-    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool]) -> Verdict:
-        """The verdict on per-item correctness of both models: the gate's."""
-        return self.gate.decide(items, champion, successor)
+    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Verdict:
+        """The verdict on per-item correctness of both models at level `alpha`, the mastered levels held to what the
+        run's champions showed (`earlier`): the gate's."""
+        return self.gate.decide(items, champion, successor, alpha, earlier)
 
     def first(self, ctx: Context) -> dict[str, Any]:
         """Generation 0: the seed has no champion to beat; its verdict records what it scores."""
@@ -80,7 +91,7 @@ class Verify(Stage):
         """The gate's verdict and its reason."""
         verdict = ctx.read(self.name, "verdict.json")
         return [f"{'promote' if verdict['promoted'] else 'reject'} the successor: {verdict['reason']}",
-                f"p={verdict['p_value']}, frontier {verdict['champion_frontier']} -> {verdict['successor_frontier']}"]
+                f"p={verdict['p_value']} at level {verdict['alpha']:.3g}, frontier {verdict['champion_frontier']} -> {verdict['successor_frontier']}"]
 
     def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
         """Reject the successor whatever the gate said: the champion stays."""
@@ -97,8 +108,8 @@ class AlwaysPromote(Verify):
 
     use = MEASURE
 
-    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool]) -> Verdict:
-        verdict = self.gate.decide(items, champion, successor)
+    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Verdict:
+        verdict = self.gate.decide(items, champion, successor, alpha, earlier)
         return replace(verdict, promoted=True, reason=f"always promoted (stage/verify=always); the gate would have "
                                                       f"{'promoted' if verdict.promoted else 'rejected'} it: {verdict.reason}")
 
@@ -111,19 +122,22 @@ class Controlled(Verify):
     itself (a seed still learning its own levels) is not taken for the round's. The control trains every step of the
     recipe, even where `stage/train=until_learned` stopped the successor sooner: at least the successor's training, so
     the comparison never favours the round. It costs one more training whenever the gate promotes; the control's weights
-    are not kept, its answers are."""
+    are kept (`verify/control`) so that the shadow audit can ask the same question on its own items."""
 
     def run(self, ctx: Context) -> dict[str, Any]:
         items = ctx.ladder("test")
         champion, successor = self.answers(ctx, items)
-        verdict = self.decide(items, champion, successor)
+        alpha, earlier = self.level(ctx), ctx.shown(self.name, "verdict.json", items)
+        verdict = self.decide(items, champion, successor, alpha, earlier)
         if not verdict.promoted:
             return self.record(ctx, verdict, successor, ctx.champion_gen)
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
         train_recipe(model, earlier_sources(ctx, tok, 1.0), recipe, train_seed(ctx), description=f"gen {ctx.gen} control")
+        with atomic_dir(ctx.out(self.name) / "control") as tmp:
+            save(model, tok, tmp)
         control = ctx.correctness(model, tok, items, self.use)
-        against = self.gate.decide(items, control, successor)
+        against = self.gate.decide(items, control, successor, alpha, earlier)
         if not against.promoted:
             verdict = replace(verdict, promoted=False, reason=f"better than the champion ({verdict.reason}), but not than the same "
                                                               f"training on the earlier data alone: {against.reason}")

@@ -1,0 +1,49 @@
+"""The shadow audit: a ground-truth gate on a ladder of its own, at the self-verdict's level, reusing a champion's
+recorded answers only when they were computed the same way."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.audit import ShadowAudit
+from pipeline.context import Context
+from pipeline.evaluate import bits
+from pipeline.gate import Gate
+from pipeline.logger import NoLogger
+from pipeline.rundir import RunDir, read_json, write_json
+from tests.conftest import make_cfg
+
+
+def generation_1(root: Path, adder: Path) -> Context:
+    """Generation 1 of a run whose seed and successor are the same 1-digit adder; the gate rejected the successor at level 0.03."""
+    cfg = make_cfg(root, "eval.max_level=2", "eval.items_per_level=20")
+    run = RunDir(root / "run")
+    for gen in (0, 1):
+        shutil.copytree(adder, run.stage_dir(gen, "train") / "model")
+    write_json(run.stage_dir(1, "verify") / "verdict.json", {"promoted": False, "alpha": 0.03})
+    return Context.build(cfg, run, torch.device("cpu"), NoLogger(), gen=1)
+
+
+@pytest.mark.parametrize("device, evaluations", [("cpu", 1), ("cuda", 2)])
+def test_a_champions_audit_answers_are_reused_only_when_computed_the_same_way(tmp_path, adder, monkeypatch, device, evaluations):
+    ctx = generation_1(tmp_path, adder)
+    items = ctx.ladder("audit")
+    recorded = {"successor_correct": bits([True] * len(items)), "device": device, "dtype": "float32"}
+    write_json(ctx.run.stage_dir(0, "audit") / "audit.json", recorded)
+    calls = []
+    real = Context.correctness
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[2])
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(Context, "correctness", counted)
+    summary = ShadowAudit(Gate(min_items=5)).run(ctx)
+    assert len(calls) == evaluations and all(c == items for c in calls)  # every evaluation on the audit ladder
+    audit = read_json(ctx.out("audit") / "audit.json")
+    assert audit["device"] == "cpu" and audit["dtype"] == "float32" and len(audit["successor_correct"]) == len(items)
+    assert audit["alpha"] == 0.03 and audit["self_promoted"] is False and summary["outcome"] == audit["outcome"]
+    assert audit["items"] == {str(lv): sum(p.level == lv for p in items) for lv in (1, 2)}
+
