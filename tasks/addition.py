@@ -121,16 +121,28 @@ class ReversedAddition(Task):
         ra, rb = _operands(prompt)
         return max(len(ra), len(rb)) + 1
 
-    def _pair(self, len_a: int, len_b: int, rng: random.Random) -> Problem:
-        return self.format(int(random_digits(len_a, rng)), int(random_digits(len_b, rng)))
-
     def sample_mixed(self, max_level: int, rng: random.Random) -> Problem:
         """Lee et al.'s training distribution: each operand's length drawn independently from 1..N."""
-        return self._pair(rng.randint(1, max_level), rng.randint(1, max_level), rng)
+        return self.format(*operands(mixed_lengths(max_level, rng), rng))
 
     def sample_level(self, level: int, rng: random.Random) -> Problem:
         """Lee et al.'s distribution conditioned on the longer operand having `level` digits."""
-        while True:
-            len_a, len_b = rng.randint(1, level), rng.randint(1, level)
-            if max(len_a, len_b) == level:
-                return self._pair(len_a, len_b, rng)
+        return self.format(*operands(level_lengths(level, rng), rng))
+
+
+def mixed_lengths(max_level: int, rng: random.Random) -> tuple[int, int]:
+    """Two operand lengths, each uniform in 1..max_level (Lee et al.'s training distribution)."""
+    return rng.randint(1, max_level), rng.randint(1, max_level)
+
+
+def level_lengths(level: int, rng: random.Random) -> tuple[int, int]:
+    """Two operand lengths from `mixed_lengths`, conditioned on the longer one being `level`."""
+    while True:
+        lengths = mixed_lengths(level, rng)
+        if max(lengths) == level:
+            return lengths
+
+
+def operands(lengths: tuple[int, int], rng: random.Random) -> tuple[int, int]:
+    """Two numbers with exactly these digit counts."""
+    return int(random_digits(lengths[0], rng)), int(random_digits(lengths[1], rng))

@@ -5,6 +5,7 @@ import torch
 
 from pipeline.judges import AnyOf, CommitteeJudge, ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge, SplitJudge
 from pipeline.model import load
+from pipeline.rundir import read_json
 from pipeline.sampling import greedy
 from pipeline.scoring import SplitCheck
 from tasks.addition import ReversedAddition
@@ -273,3 +274,41 @@ def test_learned_verifier_tells_right_labels_from_corrupted_ones(tmp_path, adder
     kept_right, kept_wrong = sum(judge.keep(inp(right))), sum(judge.keep(inp(wrong)))
     assert kept_right > 0.9 * len(probe) and kept_wrong < 0.5 * len(probe), (kept_right, kept_wrong)  # measured: 200 and 70
     assert len(list(tmp_path.glob("verifier-*/model.safetensors"))) == 1  # trained once, kept for the next call
+
+
+def test_peers_are_trained_apart_vote_with_the_champion_and_follow_the_promoted_rounds(adder, tmp_path):
+    from datasets import Dataset
+
+    from pipeline.judges import PeersJudge
+
+    model, tok = load(adder)
+    earlier = TASK.sample(1, 2000, random.Random(5))  # the champion's trusted data: 1-digit sums
+    rows = Dataset.from_dict({"prompt": [p.prompt for p in earlier], "answer": [p.answer for p in earlier], "level": [1] * len(earlier)})
+    judge = PeersJudge(members=2, min_agreement=1.0, steps=20, lr=1e-3, batch_size=64, seed_lr=3e-3, seed_max_steps=600, check_rows=100)
+    prompts = [p.prompt for p in TASK.sample(1, 64, random.Random(1))]
+    labels = greedy(model, tok, prompts)
+
+    def keep(data: Dataset, given: list[str]) -> list[bool]:
+        return judge.keep(JudgeInput(TASK, prompts, given, model, tok, seed=3, earlier=data, workdir=tmp_path / "judge"))
+
+    kept = keep(rows, labels)
+    assert sum(kept) >= 60  # every peer learnt the 1-digit sums it was trained on, so all three give the champion's answers
+    assert not any(keep(rows, [str((int(a[0]) + 1) % 10) + a[1:] for a in labels]))  # a label no peer gives is never kept
+    peers = sorted((tmp_path / "judge").glob("peers-*/peer-*"))
+    assert len(peers) == 2 and all(read_json(p / "peer.json") == {"rows": len(rows)} for p in peers)
+    flat = [torch.cat([w.flatten() for w in load(p)[0].parameters()]) for p in peers]
+    champion = torch.cat([w.flatten() for w in model.parameters()])
+    for w in flat:  # trained from their own initialisation, not copied from the champion: far from it and from each other
+        assert (w - champion).norm() > 0.5 * champion.norm()
+    assert (flat[0] - flat[1]).norm() > 0.5 * champion.norm()
+    stamps = [p.stat().st_mtime_ns for p in peers]
+    keep(rows, labels)
+    assert [p.stat().st_mtime_ns for p in peers] == stamps  # read back, not trained again
+    promoted = TASK.sample(2, 200, random.Random(9))  # a round the champion was promoted on
+    grown = Dataset.from_dict({k: list(rows[k]) + v for k, v in {"prompt": [p.prompt for p in promoted], "answer": [p.answer for p in promoted],
+                                                         "level": [2] * len(promoted)}.items()})
+    keep(grown, labels)
+    peers = sorted((tmp_path / "judge").glob("peers-*/peer-*"))
+    assert all(read_json(p / "peer.json") == {"rows": len(grown)} for p in peers)
+    after = [torch.cat([w.flatten() for w in load(p)[0].parameters()]) for p in peers]
+    assert all(not torch.equal(a, b) for a, b in zip(after, flat))  # each trained on the new round

@@ -36,6 +36,7 @@ EXPECTED = {
     ("judge", "noisy_oracle"): (GROUND_TRUTH, {"solve"}, set()),
     ("judge", "none"): (None, set(), set()),  # keeps everything, reads nothing
     ("judge", "oracle"): (GROUND_TRUTH, {"solve"}, set()),
+    ("judge", "peers"): (FORMAT, {"well_formed"}, set()),  # independently trained models vote; the label must be well formed
     ("judge", "split"): (DECOMPOSITION, {"parts"}, {"parts"}),  # no uncut judge: without parts nothing is kept
     ("labeler", "equivalents"): (SYMMETRY, {"equivalents"}, {"equivalents"}),
     ("labeler", "greedy"): (None, set(), set()),  # the champion's answer as posed
@@ -74,7 +75,7 @@ class Recorder:
 
 def _small(node):
     """The component's config with the sizes that train something cut to a step (the calls stay the same)."""
-    small = {"members": 1, "steps": 1, "hidden": 8, "layers": 1, "heads": 1, "max_rows": 20}
+    small = {"members": 1, "steps": 1, "seed_max_steps": 1, "hidden": 8, "layers": 1, "heads": 1, "max_rows": 20}
     if OmegaConf.is_dict(node):
         for key in node:
             node[key] = small[key] if key in small else _small(node[key])
@@ -94,7 +95,7 @@ def test_a_component_calls_exactly_the_hooks_it_declares(adder, group, name):
     model, tok = load(adder)
     task = Recorder()
     comp = plugins.instantiate(_small(plugins.option(group, name)), plugins.PROJECT)
-    earlier = Dataset.from_dict({"prompt": ["1+2=", "3+3=", "4+5="], "answer": ["30", "60", "90"]})
+    earlier = Dataset.from_dict({"prompt": ["1+2=", "3+3=", "4+5="], "answer": ["30", "60", "90"], "level": [1, 1, 1]})
     inp = JudgeInput(task, PROMPTS, LABELS, model, tok, seed=0, earlier=earlier)  # type: ignore[arg-type]
     if group == "judge":
         (comp.with_threshold(0.0) if comp.threshold_field else comp).keep(inp)
@@ -106,12 +107,13 @@ def test_a_component_calls_exactly_the_hooks_it_declares(adder, group, name):
 
 
 def _refusal(task: str) -> str:
-    return (f"config error: task StringTransform(mode={task}) does not implement parts, pieces, join, which judge SplitJudge (parts) "
+    name = "ForwardAddition" if task == "forward" else f"StringTransform(mode={task})"
+    return (f"config error: task {name} does not implement parts, pieces, join, which judge SplitJudge (parts) "
             f"and labeler Split (pieces, join) cannot work without; choose ones that do not need them "
             f"(judge=majority labeler=greedy read its format only)")
 
 
-@pytest.mark.parametrize("task", ["addition", "copy", "reverse"])
+@pytest.mark.parametrize("task", ["addition", "copy", "reverse", "forward"])
 def test_each_shipped_task_with_the_defaults_and_with_format_only_components(tmp_path, task):
     cfg = make_cfg(tmp_path, f"task={task}", experiment=None)
     if task == "addition":

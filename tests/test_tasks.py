@@ -3,6 +3,7 @@ import random
 import pytest
 
 from tasks.addition import ReversedAddition
+from tasks.forward import ForwardAddition
 from tasks.reverse import StringTransform
 
 
@@ -57,3 +58,19 @@ def test_string_task_on_the_same_interface(mode, expected):
 def test_unknown_string_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
         StringTransform("shuffle")
+
+
+def test_forward_addition_writes_the_sum_most_significant_digit_first_at_a_fixed_width():
+    task = ForwardAddition()
+    p = task.format(123, 45)
+    assert (p.prompt, p.answer, p.level) == ("123+45=", "0168", 3)
+    assert task.format(999, 1).answer == "1000"  # the carry out of the top column fills the extra digit
+    assert task.well_formed("123+45=", "0168") and not task.well_formed("123+45=", "168")
+
+
+def test_forward_addition_levels_draw_the_operand_lengths_as_reversed_addition_does():
+    forward, reversed_ = ForwardAddition(), ReversedAddition()
+    for f, r in zip(forward.sample(6, 300, random.Random(3)), reversed_.sample(6, 300, random.Random(3))):
+        a, b = f.prompt.rstrip("=").split("+")
+        assert f.level == r.level == 6 and (a[::-1], b[::-1]) == tuple(r.prompt.rstrip("=").split("+"))
+        assert int(f.answer) == int(a) + int(b) and forward.stratum(f.prompt) == reversed_.stratum(r.prompt)

@@ -10,8 +10,9 @@ from pipeline.judges.simple import LengthJudge, NoJudge, NoisyOracleJudge, Oracl
 from pipeline.judges.majority import MajorityJudge
 from pipeline.judges.consistency import ConsistencyJudge
 from pipeline.judges.committee import CommitteeJudge
+from pipeline.judges.peers import PeersJudge
 from pipeline.judges.learned import LearnedJudge
 from pipeline.judges.split import SplitJudge
 from pipeline.judges.any_of import AnyOf
 
-__all__ = ["AnyOf", "CommitteeJudge", "ConsistencyJudge", "LearnedJudge", "Judge", "JudgeInput", "LengthJudge", "MajorityJudge", "NoJudge", "NoisyOracleJudge", "OracleJudge", "SplitJudge"]
+__all__ = ["AnyOf", "CommitteeJudge", "ConsistencyJudge", "LearnedJudge", "Judge", "JudgeInput", "LengthJudge", "MajorityJudge", "NoJudge", "NoisyOracleJudge", "OracleJudge", "PeersJudge", "SplitJudge"]
