@@ -27,7 +27,7 @@ help: ## list the targets
 # (a GPU machine's CUDA build), the venv reuses it; otherwise it gets the pinned CPU wheel,
 # never a multi-GB CUDA download. pip installs without byte-compiling, then compileall does it on
 # every core (pip compiles on one: README, "Set-up details"). A second call finds $(READY) and does nothing.
-$(READY): pyproject.toml
+$(READY): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	@if python3 -c 'import torch' 2>/dev/null; then \
 		echo "reusing this machine's torch: $$(python3 -c 'import torch; print(torch.__version__)')"; \
@@ -35,7 +35,7 @@ $(READY): pyproject.toml
 	else \
 		$(PY) -m pip install -q --no-compile $(TORCH_CPU); \
 	fi
-	$(PY) -m pip install -q --no-compile -e '.[dev]'
+	$(PY) -m pip install -q --no-compile -c constraints.txt -e '.[dev]'
 	$(PY) -m compileall -q -j 0 $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') > /dev/null || true  # torch ships a Python 3.12-only test file, which pip skips too
 	@touch $(READY)
 
