@@ -44,7 +44,7 @@ def compare_run(run: Path, scorers: list[str]) -> list[dict[str, Any]]:
     def scored(gen: int, spec: str) -> list[bool]:  # each model scored once per scorer: a champion serves several generations
         if (gen, spec) not in cache:
             model, tok = load(run / f"gen_{gen}" / "train" / "model")
-            cache[gen, spec] = correctness(model, tok, task, items, plugins.instantiate(plugins.option("scorer", spec), plugins.PROJECT), None)
+            cache[gen, spec] = correctness(model, tok, task, items, plugins.instantiate(plugins.option("scorer", spec, cfg), plugins.PROJECT), None)
         return cache[gen, spec]
 
     rows = []

@@ -64,11 +64,6 @@ def subset(kept: list[bool], correct: list[bool], where: list[bool]) -> dict[str
     return score([k for k, w in zip(kept, where) if w], [c for c, w in zip(correct, where) if w])
 
 
-def judge_config(spec: str) -> Any:
-    """`committee` or a variant of it, `committee:min_agreement=0.8,members=6`: conf/judge/<name>.yaml with those keys set."""
-    return plugins.option("judge", spec)
-
-
 def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) -> list[dict[str, Any]]:
     cfg = OmegaConf.load(run / "run_config.yaml")
     logger = NoLogger()
@@ -98,10 +93,10 @@ def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) 
                 labeler, given, shown = Greedy(), labels, f"run ({cfg.labeler._target_.rsplit('.', 1)[-1].lower()})"
             else:
                 posed = posed or greedy(model, tok, prompts)
-                labeler = plugins.instantiate(plugins.option("labeler", labeler_name), plugins.PROJECT)
+                labeler = plugins.instantiate(plugins.option("labeler", labeler_name, cfg), plugins.PROJECT)
                 given, shown = posed, labeler_name
             for name in judges:
-                judge = plugins.instantiate(judge_config(name), plugins.PROJECT)
+                judge = plugins.instantiate(plugins.option("judge", name, cfg), plugins.PROJECT)
                 inp = JudgeInput(ctx.task, prompts, given, model, tok, seed=cfg.seed * 1000 + gen, earlier=earlier, workdir=scratch / name)
                 if judge.reads_ground_truth:
                     inp.truth = ctx.truth.answers(problems, MEASURE)  # only to measure the upper bound on this table

@@ -72,9 +72,16 @@ def instantiate(node: Any, packages: Iterable[str], **kwargs: Any) -> Any:
     return hydra_instantiate(node, **kwargs)
 
 
-def option(group: str, spec: str) -> Any:
+def option(group: str, spec: str, root: Any) -> Any:
     """A config group's option by name, or a variant of it with keys set: `committee`,
-    `committee:min_agreement=0.8,members=6` -> conf/<group>/committee.yaml with those keys set."""
+    `committee:min_agreement=0.8,members=6` -> conf/<group>/committee.yaml with those keys set. Its interpolations
+    (`${recipe.steps}`) take their values from `root`, the run's config, as they would in that run."""
     name, _, sets = spec.partition(":")
     cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / group / f"{name}.yaml")
-    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(sets.split(","))) if sets else cfg
+    if sets:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(sets.split(",")))
+    full = OmegaConf.create(OmegaConf.to_container(root, resolve=False))
+    full[group] = cfg
+    node = full[group]
+    OmegaConf.resolve(node)
+    return node

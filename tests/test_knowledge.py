@@ -52,10 +52,11 @@ def _shipped() -> list[tuple[str, str]]:
     return sorted((group, path.stem) for group in ("judge", "labeler", "scorer") for path in (CONF / group).glob("*.yaml"))
 
 
-def test_every_shipped_component_declares_the_knowledge_it_uses():
+def test_every_shipped_component_declares_the_knowledge_it_uses(tmp_path):
+    root = make_cfg(tmp_path, experiment=None)
     assert _shipped() == sorted(EXPECTED)  # a new component needs a row here
     for group, name in _shipped():
-        comp = plugins.instantiate(plugins.option(group, name), plugins.PROJECT)
+        comp = plugins.instantiate(plugins.option(group, name, root), plugins.PROJECT)
         declared = (knowledge.highest(comp.uses()), set(comp.uses()), set(comp.needs()))
         assert declared == EXPECTED[group, name], (group, name)
         assert comp.role == group
@@ -90,11 +91,12 @@ PROMPTS, LABELS = ["3+4=", "12+34=", "5+9="], ["70", "460", "41"]
 
 
 @pytest.mark.parametrize("group, name", [key for key in EXPECTED if EXPECTED[key][0] != GROUND_TRUTH])
-def test_a_component_calls_exactly_the_hooks_it_declares(adder, group, name):
+def test_a_component_calls_exactly_the_hooks_it_declares(adder, tmp_path, group, name):
     """At threshold 0 every label survives to every check, so every hook the component can call is called."""
+    root = make_cfg(tmp_path, experiment=None)
     model, tok = load(adder)
     task = Recorder()
-    comp = plugins.instantiate(_small(plugins.option(group, name)), plugins.PROJECT)
+    comp = plugins.instantiate(_small(plugins.option(group, name, root)), plugins.PROJECT)
     earlier = Dataset.from_dict({"prompt": ["1+2=", "3+3=", "4+5="], "answer": ["30", "60", "90"], "level": [1, 1, 1]})
     inp = JudgeInput(task, PROMPTS, LABELS, model, tok, seed=0, earlier=earlier)  # type: ignore[arg-type]
     if group == "judge":

@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.adder_check import champion_dir, uniform_accuracy
 from pipeline.data import load_rows
-from pipeline.judge_table import compare, judge_config, recorded, score
+from pipeline import plugins
+from pipeline.judge_table import compare, recorded, score
 from pipeline.loop import run_loop
 from pipeline.model import load
 from pipeline.sampling import greedy
@@ -107,10 +108,13 @@ def test_the_recorded_table_agrees_with_the_rounds_judged_rows(tmp_path):
     assert row["kept"] == sum(judged["kept"]) and row["level"] == level and 0 < row["top"]["precision"] < 1
 
 
-def test_a_judge_variant_sets_keys_on_its_config():
-    cfg = judge_config("committee:min_agreement=0.8,members=6")
+def test_a_judge_variant_sets_keys_and_takes_the_runs_sizes(tmp_path):
+    root = make_cfg(tmp_path, "recipe.steps=123", "seed_model.max_steps=77")
+    cfg = plugins.option("judge", "committee:min_agreement=0.8,members=6", root)
     assert cfg.min_agreement == 0.8 and cfg.members == 6 and cfg._target_.endswith("CommitteeJudge")
-    assert judge_config("committee").min_agreement == 1.0
+    assert plugins.option("judge", "committee", root).min_agreement == 1.0
+    peers = plugins.option("judge", "peers", root)  # its training follows the run's recipe and seed, not a copy of them
+    assert (peers.steps, peers.seed_max_steps) == (123, 77)
 
 
 def _mastered_share(task: ReversedAddition, level: int, frontier: int, rng: random.Random) -> float:

@@ -286,4 +286,4 @@ def test_a_sweep_through_the_submitit_launcher_runs_every_job(tmp_path):
                          "ARGS=hydra/launcher=submitit_local")
     assert done.returncode == 0, done.stderr[-2000:]
     assert all((tmp_path / "sweep" / f"collapse-seed{seed}" / "summary.json").is_file() for seed in (0, 1))
-    assert "| collapse | 0, 1 (2/2) |" in (tmp_path / "sweep" / "regimes.md").read_text()
+    assert "| collapse | 2 | 0, 1 (2/2) |" in (tmp_path / "sweep" / "regimes.md").read_text()
