@@ -65,5 +65,5 @@ lint: $(READY) ## check the code with ruff (configured in pyproject.toml)
 clean: ## remove the virtual environment (runs/ is kept)
 	rm -rf $(VENV) *.egg-info
 
-bench: $(READY) ## measure training and sampling speed on this machine (prints numbers)
+bench: $(READY) ## this machine's speed (the yardstick, first line), then training and sampling speed (prints numbers)
 	$(PY) -m pipeline.bench $(ARGS)
