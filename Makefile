@@ -26,7 +26,7 @@ help: ## list the targets
 # The virtual environment. torch first: if the python3 that runs make already has torch
 # (a GPU machine's CUDA build), the venv reuses it; otherwise it gets the pinned CPU wheel,
 # never a multi-GB CUDA download. pip installs without byte-compiling, then compileall does it on
-# every core (pip compiles on one: README, "Set-up details"). A second call finds $(READY) and does nothing.
+# every core (pip compiles on one: docs/performance.md). A second call finds $(READY) and does nothing.
 $(READY): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	@if python3 -c 'import torch' 2>/dev/null; then \
@@ -65,5 +65,5 @@ lint: $(READY) ## check the code with ruff (configured in pyproject.toml)
 clean: ## remove the virtual environment (runs/ is kept)
 	rm -rf $(VENV) *.egg-info
 
-bench: $(READY) ## measure training and sampling speed on this machine (prints numbers)
+bench: $(READY) ## this machine's speed (the yardstick, first line), then training and sampling speed (prints numbers)
 	$(PY) -m pipeline.bench $(ARGS)

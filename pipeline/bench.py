@@ -2,8 +2,8 @@
 
     python -m pipeline.bench [--device auto] [--hidden 64 --layers 4 --heads 4] [--runs runs/default/<ts> ...]
 
-- this machine's speed today: the shared yardstick (`../shared/tools/yardstick.py`, a fixed PyTorch
-  workload independent of this project), when it is there;
+- first, this machine's speed today: the yardstick (`pipeline/yardstick.py`, a fixed PyTorch workload that uses
+  none of the project's code, so readings compare machines and days);
 - training steps/s of the project's loop, of a bare PyTorch loop on the same model and batch size
   (fixed tensors, the batch whole: forward, backward, AdamW), and their ratio (target >= 0.95: the loop's
   batching, schedule, clipping and logging cost no more than 5%; on a CPU, where the loop trains a batch in
@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import transformers
 from torch.profiler import ProfilerActivity, profile
 
 from pipeline import device as devices
+from pipeline import yardstick as machine_speed
 from pipeline.device import autocast
 from pipeline.model import build_model, build_tokenizer, n_params
 from pipeline.rundir import RunDir, read_json
@@ -36,18 +35,16 @@ from pipeline.training import Encoded, encode, padding_mask, train
 from pipeline.truth import DECIDE, Truth
 from tasks.addition import ReversedAddition
 
-YARDSTICK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "yardstick.py"
-REFERENCE = 3.9  # yardstick steps/s of the machine the issues' time limits were set on
+REFERENCE = 3.9  # yardstick steps/s of the 2-core machine the project's time budgets are stated for
 MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
 
 
-def yardstick() -> float | None:
-    """Today's yardstick reading in steps/s, or None when the shared tool is not on this machine."""
-    if not YARDSTICK.is_file():
-        return None
-    out = subprocess.run([sys.executable, str(YARDSTICK)], capture_output=True, text=True, check=True).stdout
-    print(out.strip())
-    return float(out.split()[1])
+def yardstick() -> float:
+    """Today's yardstick reading in steps/s, printed as its own first line so every bench output says how fast the
+    machine was when it was taken."""
+    steps_per_s = machine_speed.reading()
+    print(machine_speed.line(steps_per_s), flush=True)
+    return steps_per_s
 
 
 def bare_rate(model: torch.nn.Module, data: Encoded, batch_size: int, steps: int) -> float:

@@ -62,7 +62,7 @@ def compare_run(run: Path, scorers: list[str]) -> list[dict[str, Any]]:
 
 def truths(run: Path, cfg: Any) -> list[tuple[int, dict[str, Any]]]:
     """(generation, ground truth on its successor) for every generation that trained one: the shadow audit's,
-    or, in a run whose own gate scored true answers (humans=all, and runs from before the audit), its verdict."""
+    or, in a run whose own gate scored true answers (humans=all, and runs without a shadow audit), its verdict."""
     out = []
     for gen in sorted(int(p.name.split("_")[1]) for p in run.glob("gen_*") if p.name != "gen_0"):
         audit, verdict = run / f"gen_{gen}" / "audit" / "audit.json", run / f"gen_{gen}" / "verify" / "verdict.json"

@@ -4,15 +4,16 @@
 asks the champion every equivalent form of the problem (for addition, b + a for a + b) and labels the
 problem with the answer the judge keeps on any form, when the kept forms agree. Why: a NoPE model
 that has just learnt a level often solves it in one operand order only. Measured on two champions
-of the weak seeds (runs of issue 11): 1..4-digit + 6-digit answered 1.00 right, 6-digit + 1..4-digit 0.00;
+of weak seeds: 1..4-digit + 6-digit answered 1.00 right, 6-digit + 1..4-digit 0.00;
 at level 7 another seed's champion answered k + 7 0.82-0.95 right and 7 + k 0.00-0.10. A judge
 that asks each problem as given keeps the order the champion already solves and starves the other; the
 same answers, read through the symmetry, label it.
 
 `split` labels a problem with the answer its pieces' answers make: for addition the low and high halves of a
 cut no carry crosses (`Task.pieces`, `Task.join`: the structure the split judge checks labels with). Why: a
-seed can master 1..5 digits and still answer no 6-digit problem right (seed 1 on an AVX-512 CPU, 2026-12-02:
-0.00 on the test ladder, so no judge had a right label to keep), yet it answers the halves of one.
+seed can master 1..5 digits and still answer no 6-digit problem right (one seed on an AVX-512 CPU
+scored 0.00 on the test ladder at 6 digits, so no judge had a right label to keep), yet it answers the halves of one
+(docs/judges-and-labelers.md).
 """
 from __future__ import annotations
 

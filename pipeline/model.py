@@ -3,7 +3,8 @@
 Both are saved with `save_pretrained`, so a generation's folder loads with plain
 `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer.from_pretrained` and no project code.
 NoPE (no positional encoding) is what lets a model answer past its training length: RoPE models
-score 0% one digit further (../shared/DESIGN.md, "Measured here").
+score 0% one digit further, so their self-labels are all wrong and no judge can rescue them (Lee et al. 2025
+train NoPE models for the same reason).
 """
 from __future__ import annotations
 

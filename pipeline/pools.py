@@ -32,7 +32,7 @@ class Accumulate:
 class Balanced(Accumulate):
     """The same data, every promoted round and the seed's ground truth an equal share of the earlier data (the default).
     Drawn by rows, the seed's 200,000 rows leave the ~8,000 of each round a few percent of a batch, and the levels
-    learned a round or two ago slip below the gate's regression bar (README, "Replay by round")."""
+    learned a round or two ago slip below the gate's regression bar (docs/stages.md, the train stage)."""
 
     def groups(self, ctx: Context) -> list[tuple[list[Path], float]]:
         paths = [p for p in self.paths(ctx) if len(load_rows(p))]

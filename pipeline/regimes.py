@@ -34,7 +34,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.rundir import read_json, write_text  # noqa: E402
 
-#: the issue's regimes first, in this order (colours follow it); any other run name after them
+#: the five regime presets first, in this order (colours follow it); any other run name after them
 ORDER = ("upper_bound", "improve", "no_humans", "plateau", "collapse")
 RESAMPLES = 10_000
 BOOTSTRAP_FROM = 10  # seeds; below, a claim over seeds gives N and the min-max only
@@ -94,7 +94,7 @@ def find_runs(root: Path) -> tuple[list[Run], list[Path]]:
 
 
 def by_regime(runs: list[Run]) -> dict[str, list[Run]]:
-    """Runs grouped by regime, the issue's regimes first, seeds in order."""
+    """Runs grouped by regime, the five regime presets first, seeds in order."""
     names = sorted({r.regime for r in runs}, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     return {n: sorted((r for r in runs if r.regime == n), key=lambda r: r.seed) for n in names}
 

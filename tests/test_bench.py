@@ -27,3 +27,22 @@ def test_time_to_seed_plus_k_includes_the_seed_trained_here_or_in_an_earlier_run
     # the same run with its seed copied from the cache in 3 s: the 400 s its training took are counted, the copy's not twice
     cached = _run(tmp_path / "cached", 1000.0, 1003.0, reused=True, verified={1: (1100.0, 6), 2: (1200.0, 7)})
     assert time_to_levels(cached) == {1: 500.0, 2: 600.0, 3: None}
+
+
+def test_the_yardstick_reads_a_positive_speed_and_leaves_torch_threads_as_it_found_them():
+    import torch
+
+    from pipeline import yardstick
+
+    before = torch.get_num_threads()
+    assert yardstick.reading(repeats=1, steps=2) > 0
+    assert torch.get_num_threads() == before
+
+
+def test_bench_prints_the_yardstick_line_first_and_returns_the_reading(monkeypatch, capsys):
+    from pipeline import bench, yardstick
+
+    monkeypatch.setattr(yardstick, "reading", lambda: 12.34)
+    assert bench.yardstick() == 12.34
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("yardstick: 12.3 steps/s")

@@ -152,7 +152,7 @@ def test_a_round_with_no_new_label_is_shown_as_empty(tmp_path, capsys):
 def test_a_run_killed_three_times_ends_with_an_uninterrupted_runs_results(tmp_path):
     """SIGKILL the real command at random moments (the seed, stages, writes), resume it each time:
     no finished stage runs twice and summary.json's results equal an uninterrupted run's
-    (scripts/kill_sweep.py; the README's 20-kill measurement is the same script)."""
+    (scripts/kill_sweep.py; docs/run-folder.md's 20-kill measurement is the same script)."""
     cmd = [sys.executable, "scripts/kill_sweep.py", "--kills", "3", "--max-delay", "8", "--out", str(tmp_path),
            "seed_model.max_steps=100", "recipe.steps=30", "loop.max_generations=2"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)

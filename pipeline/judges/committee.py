@@ -8,8 +8,8 @@ copies agree with the champion; one level past them, what a model answers is an 
 few steps of other data order move a lot (measured on one seed: the copies scored 0.17-0.59 on 6-digit
 items where the champion scored 0.46). Where they still agree, the answer is robust, and robust
 answers are mostly right. Against the consistency judge on the same level-6 rounds it won on one seed
-(79 labels at 0.962 vs 31 at 0.903) and lost on another (56 at 0.964 vs 90 at 0.989): README, "Judges
-on the same rounds". With a larger model (the GPU preset) it kept 26-65% of each round at >= 0.9997. The copies are kept in the run's `judge/` folder, keyed by the generation and settings,
+(79 labels at 0.962 vs 31 at 0.903) and lost on another (56 at 0.964 vs 90 at 0.989; docs/judges-and-labelers.md
+links the judge tables). With a larger model (the GPU preset) it kept 26-65% of each round at >= 0.9997. The copies are kept in the run's `judge/` folder, keyed by the generation and settings,
 so the pilots' round and curate's round share them.
 """
 from __future__ import annotations

@@ -2,11 +2,11 @@
 frontier + `target_ahead`) and at the frontier, slope, seed spread, compute, and its gain over the
 champion's recipe measured seed by seed, with the noise of that gain.
 
-Everything is measured at the pilots' end, nothing extrapolated. Pilots now run the recipe's own
-schedule compressed in proportion (a recipe with twice the steps gets a pilot twice as long), so the
-pilot already sees what a longer or shorter training does; an earlier version extrapolated each
-seed's three checkpoints to the full budget, and that multiplied their noise (paired spreads of
-0.6-0.8 where the measured differences agreed within 0.05) without changing what select chose.
+Everything is measured at the pilots' end, nothing extrapolated. Pilots run the recipe's own schedule
+compressed in proportion (a recipe with twice the steps gets a pilot twice as long), so the pilot already
+sees what a longer or shorter training does. Extrapolating each seed's three checkpoints to the full budget
+would multiply their noise (measured: paired spreads of 0.6-0.8 where the measured differences agreed within
+0.05) without changing what select chooses.
 """
 from __future__ import annotations
 

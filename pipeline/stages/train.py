@@ -154,8 +154,7 @@ class UntilLearned(Train):
     ends at the first check of the decay where every level reaches `mastered`. A generation that has learned its round
     early stops spending steps on it; one that has not trains the whole cap. Holding the mastered levels to `mastered`
     is what keeps a short decay from costing them: measured, a generation stopped as soon as every level reached 0.9
-    lost 2-4 points on mastered levels and the gate rejected it (README, "Generations that stop when they have
-    learned"). The dev answers are the run's scorer's: true ones (counted as deciding), or label-free."""
+    lost 2-4 points on mastered levels and the gate rejected it (docs/stages.md, the train stage). The dev answers are the run's scorer's: true ones (counted as deciding), or label-free."""
 
     scores_dev = True
 
