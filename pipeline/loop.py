@@ -132,7 +132,7 @@ def run_stage(ctx: Context, stage: Stage, approver: approve.Approver | None = No
 def stop_reason(records: list[dict[str, Any]], cfg: DictConfig, frontier: int) -> str | None:
     """Why the loop should stop after these generations, or None to go on. `frontier` is the champion's now: at the
     ladder's top no test item is left for a successor to win on, so a further generation could only be rejected."""
-    if frontier >= cfg.eval.max_level:
+    if cfg.eval.max_level is not None and frontier >= cfg.eval.max_level:
         return f"the top of the ladder: frontier {frontier} = eval.max_level (raise it to go on)"
     streak = 0
     for rec in records:

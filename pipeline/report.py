@@ -194,7 +194,7 @@ def _gate_rule(ctx: Context) -> str:
     """The gate's rule in words, with this run's small levels named (the seed's verdict records the test items per level)."""
     gate = ctx.cfg.stage.verify.gate
     sizes = {int(k): v for k, v in ctx.read("verify", "verdict.json", gen=0)["items"].items()}
-    small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in range(1, ctx.cfg.eval.max_level + 1) if sizes.get(lv, 0) < gate.min_items]
+    small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in sorted(sizes) if sizes[lv] < gate.min_items]
     spread = {"none": f"{gate.alpha} at every decision (correction none)",
               "spending": f"{gate.alpha}·6/(π²g²) at the run's decision g (correction spending: false promotion at most {gate.alpha} over the run)",
               "fallback": f"{gate.alpha}·6/(π²g²) at the run's decision g, plus the level of the decision before when its test passed "

@@ -39,7 +39,7 @@ def test_calibration_loosens_where_the_champion_is_right_and_stays_strict_where_
     assert summary["threshold"] == 0.999 and calibration["threshold"] == 0.999
     assert read_json(hard.out("curate") / "curation.json")["judge_threshold"] == 0.999
     assert all(row["precision"] is None or row["precision"] < 0.98 for row in calibration["table"])
-    assert calibration["dev_items"] == sum(p.level == 2 for p in hard.ladder("dev"))
+    assert calibration["dev_items"] == len(hard.ladder("dev", [2]))
 
 
 def test_a_recipe_threshold_overrides_calibration(tmp_path, adder):

@@ -134,8 +134,9 @@ def test_the_default_round_draws_levels_past_the_next_whose_halves_the_champion_
     assert _mastered_share(task, 2 * frontier + 2, frontier, rng) < 0.5  # the limit: past twice the frontier, most do not cut so
 
 
-def test_a_round_never_labels_past_the_top_of_the_ladder(tmp_path):
-    cfg = make_cfg(tmp_path, experiment=None)
+def test_a_round_never_labels_past_the_cap_of_the_ladder(tmp_path):
+    cfg = make_cfg(tmp_path, "eval.max_level=12", experiment=None)
     top, ahead = cfg.eval.max_level, cfg.stage.curate.levels_ahead
     assert round_levels(top - 1, ahead, top) == [top]  # from 11: the round's 13 and 14 become 12, the last level a gate measures
     assert round_levels(5, ahead, top) == [5 + d for d in ahead]  # below the top nothing changes
+    assert round_levels(30, ahead, None) == [30 + d for d in ahead]  # no cap (the default): nothing to clip

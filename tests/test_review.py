@@ -91,7 +91,7 @@ def test_review_blocks_a_round_that_a_noisy_oracle_let_through(tmp_path, adder):
 @pytest.mark.parametrize("impl, split", [("audit", "test"), ("strict", "audit"), ("checks_only", "test"), ("checks_only", "audit")])
 def test_every_review_blocks_an_item_of_a_graded_split_in_the_data_even_one_no_ladder_holds(tmp_path, impl, split):
     ctx = context(tmp_path, impl=impl)
-    ladder = {p.prompt for p in ctx.ladder(split)}
+    ladder = {p.prompt for p in ctx.ladder(split, range(1, 6))}
     leaked = next(p for p in ctx.splits.draw(split, 200, lambda r: ctx.task.sample_level(2, r), random.Random(5)) if p.prompt not in ladder)
     save_rows(rows([*draw(ctx, 2, 50), leaked]), ctx.out("curate") / "data")
     summary = instantiate(ctx.cfg.stage.review).run(ctx)

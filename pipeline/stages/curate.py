@@ -22,11 +22,11 @@ from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
 
-def round_levels(frontier: int, ahead: tuple[int, ...] | list[int], top: int) -> list[int]:
+def round_levels(frontier: int, ahead: tuple[int, ...] | list[int], top: int | None) -> list[int]:
     """The levels a round labels: frontier + each of `ahead`, from level 1 up (a frontier of 0 has no level 0) and at
-    most `top`, the ladder's top (`eval.max_level`): the loop's goal, and the last level any gate can measure. Past it
+    most `top`, the ladder's cap (`eval.max_level`) when one is set: the last level any gate can measure. Past it
     a round only made training dearer (longer rows): from frontier 11 on a 12-level ladder, labels at 13 and 14."""
-    return sorted({min(frontier + d, top) for d in ahead if frontier + d >= 1})
+    return sorted({min(frontier + d, top or frontier + d) for d in ahead if frontier + d >= 1})
 
 
 def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> list[Problem]:
@@ -80,7 +80,7 @@ class Curate(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
-        levels = round_levels(front, self.levels_ahead, ctx.cfg.eval.max_level)
+        levels = round_levels(front, self.levels_ahead, ctx.cap)
         recipe = ctx.recipe()
         model, tok = load(ctx.champion_dir, ctx.device)
         seed = ctx.cfg.seed * 1000 + ctx.gen
@@ -130,7 +130,7 @@ class Curate(Stage):
 
     def _calibrated(self, ctx: Context, levels: list[int], model: Any, tok: Any, seed: int) -> tuple[Judge, dict[str, Any]]:
         """The judge at the loosest threshold that keeps `target_precision` on dev items at `levels`."""
-        items = [p for p in ctx.ladder("dev") if p.level in levels]
+        items = ctx.ladder("dev", levels)
         prompts = [p.prompt for p in items]
         labels = [a[0] for a in generate(model, tok, prompts)]
         correct = ctx.truth.correct(items, labels, DECIDE)

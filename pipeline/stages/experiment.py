@@ -65,7 +65,7 @@ class Experiment(Stage):
     def run(self, ctx: Context) -> dict[str, Any]:
         built = ctx.read("build", "built.json")["built"]
         front = ctx.champion_frontier()
-        levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= ctx.cfg.eval.max_level})
+        levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= (ctx.cap or front + d)})
         out = ctx.out(self.name)
         items = ctx.dev_items(levels, self.items_per_level)
         # the pilots' scorer: true answers (read here, they decide the pilot scores) or label-free (prompts only)
@@ -95,7 +95,7 @@ class Experiment(Stage):
     def _rounds(self, ctx: Context, built: list[dict[str, Any]], front: int) -> dict[str, dict[str, Any]]:
         """One pilot round per distinct (temperature, judge threshold) among the candidates, on the same problems."""
         model, tok = load(ctx.champion_dir, ctx.device)
-        problems = fresh_problems(ctx, round_levels(front, self.round_levels, ctx.cfg.eval.max_level), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
+        problems = fresh_problems(ctx, round_levels(front, self.round_levels, ctx.cap), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
         rounds: dict[str, dict[str, Any]] = {}
         for recipe in (c["recipe"] for c in built):
             key = _round_key(recipe)
