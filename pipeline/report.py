@@ -113,8 +113,9 @@ def wall_seconds(ctx: Context) -> float:
     return round(total + (time.time() - start if start is not None else 0.0), 1)
 
 
-def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None) -> dict[str, Any]:
-    """Write summary.json, report.md and accuracy.png; return the summary."""
+def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None, rule: str | None = None) -> dict[str, Any]:
+    """Write summary.json, report.md and accuracy.png; return the summary. `rule` is the config key of the stop rule that
+    ended the run (`reason` in words), None while it runs."""
     seed_audit = _maybe_gen(ctx, 0, "audit", "audit.json")
     seed_acc = {int(k): v for k, v in seed_audit.get("successor_accuracy", ctx.read("verify", "verdict.json", gen=0)["successor_accuracy"]).items()}
     seed_labels = human_labels(ctx, 0, ["seed", "audit"])
@@ -123,6 +124,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "seed_frontier": seed_frontier,
         "seed_levels": ctx.cfg.seed_model.levels,
         "stop_reason": reason,
+        "stop_rule": rule,  # eval.max_level | loop.stop_on_block | loop.patience | loop.max_generations | loop.max_minutes
         "wall_seconds": wall_seconds(ctx),
         "judge": ctx.cfg.judge._target_.rsplit(".", 1)[-1],
         "task": ctx.cfg.task._target_.rsplit(".", 1)[-1],
@@ -152,7 +154,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "",
         f"Task {summary['task']}, judge {summary['judge']}, device {summary['device']}, humans={summary['humans']}. "
         f"Seed trained on levels 1..{summary['seed_levels']}, frontier {seed_frontier}. "
-        f"Stopped: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
+        f"Stopped{f' by `{rule}`' if rule else ''}: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
         "",
         f"Task knowledge: {describe(summary['knowledge'])}.",
         "",

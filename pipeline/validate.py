@@ -97,7 +97,7 @@ CHECKS: list[tuple[str, tuple[Callable[[Any], bool], str]]] = [
     ("seed", ((lambda v: _int(v) and v >= 0), "an integer >= 0")),
     ("device", (device_ok, "")),  # allowed text depends on the machine: _device_text()
     ("loop.max_generations", at_least(1)),
-    ("loop.patience", at_least(1)),
+    ("loop.patience", at_least(1)), ("loop.max_minutes", optional(positive())),
     ("loop.stop_on_block", flag()), ("loop.stages", each((lambda v: isinstance(v, str), "a stage name"))),
     ("loop.approve", each((lambda v: isinstance(v, str), "a stage name"), min_len=0)),
     ("approve.policy", ((lambda v: v in ("accept", "reject")), "accept or reject")),
