@@ -102,8 +102,8 @@ def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
     assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
     labeler = {p: c.labeler._target_.rsplit(".", 1)[-1] for p, c in cfgs.items()}
     assert labeler["plateau"] == labeler["collapse"] == "Greedy" != labeler["improve"]  # the champion's own answers, unrepaired
-    assert cfgs["plateau"].stage.curate.levels_ahead == cfgs["improve"].stage.curate.levels_ahead  # the default round, past what it answers
-    assert max(cfgs["collapse"].stage.curate.levels_ahead) < min(cfgs["improve"].stage.curate.levels_ahead)  # where sampled answers are partly right
+    assert cfgs["plateau"].round.ahead == cfgs["improve"].round.ahead  # the default round, past what it answers
+    assert max(cfgs["collapse"].round.ahead) < min(cfgs["improve"].round.ahead)  # where sampled answers are partly right
     assert cfgs["collapse"].recipe.temperature > cfgs["improve"].recipe.temperature == 0.0  # sampled labels, errors added each round
     assert cfgs["collapse"].recipe.new_share == 1.0 > cfgs["improve"].recipe.new_share  # each successor learns the latest round alone
     assert cfgs["no_humans"].humans.mode == "none" and cfgs["no_humans"].judge._target_ == cfgs["improve"].judge._target_

@@ -98,7 +98,7 @@ def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
     from omegaconf import OmegaConf
 
     cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"),
-            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=consistency", "loop.max_minutes=10"), make_cfg(tmp_path, "judge=learned"),
+            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=consistency", "loop.max_minutes=10", "round=span"), make_cfg(tmp_path, "judge=learned"),
             make_cfg(tmp_path, "judge=committee"), make_cfg(tmp_path, "judge=peers"),
             make_cfg(tmp_path, "executor=submitit", "executor.partition=x", "executor.folder=y", "executor.mem_gb=4")]
     missing = [key for key, _ in CHECKS if all(OmegaConf.select(c, key, default=None) is None and key != "recipe.judge_threshold" for c in cfgs)]

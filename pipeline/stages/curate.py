@@ -14,6 +14,7 @@ from pipeline.judges import Judge, JudgeInput
 from pipeline.judges.base import label_quality
 from pipeline.labelers import Labeler
 from pipeline.model import load
+from pipeline.rounds import Offsets, Round
 from pipeline.data import save_rows
 from pipeline.rundir import write_json
 from pipeline.sampling import generate
@@ -23,10 +24,9 @@ from tasks import Problem
 
 
 def round_levels(frontier: int, ahead: tuple[int, ...] | list[int], top: int | None) -> list[int]:
-    """The levels a round labels: frontier + each of `ahead`, from level 1 up (a frontier of 0 has no level 0) and at
-    most `top`, the ladder's cap (`eval.max_level`) when one is set: the last level any gate can measure. Past it
-    a round only made training dearer (longer rows): from frontier 11 on a 12-level ladder, labels at 13 and 14."""
-    return sorted({min(frontier + d, top or frontier + d) for d in ahead if frontier + d >= 1})
+    """The levels a round of fixed offsets labels (`rounds.Offsets`): frontier + each of `ahead`, from level 1 up and at
+    most `top`, the ladder's cap when one is set."""
+    return Round.clip([frontier + d for d in ahead], top)
 
 
 def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> list[Problem]:
@@ -57,7 +57,8 @@ def self_label(ctx: Context, judge: Judge, labeler: Labeler, model: Any, tok: An
 
 
 class Curate(Stage):
-    """`n_problems` candidates at frontier + `levels_ahead`, labelled by the champion, filtered by the judge.
+    """`n_problems` candidates at the levels `round` sets from the champion's frontier (the `round` config group: fixed
+    offsets, or a span that grows with the frontier), labelled by the champion, filtered by the judge.
 
     With `calibrate`, a judge that has a threshold (others are used as they are) gets the loosest of `thresholds` whose precision on
     the dev ladder at the target levels (items with known answers that never reach training) is at
@@ -70,17 +71,17 @@ class Curate(Stage):
     name = "curate"
 
     def __init__(
-        self, judge: Judge, labeler: Labeler, n_problems: int = 4096, levels_ahead: tuple[int, ...] = (1,), calibrate: bool = False,
+        self, judge: Judge, labeler: Labeler, n_problems: int = 4096, round: Round | None = None, calibrate: bool = False,
         thresholds: tuple[float, ...] = (0.99,), target_precision: float = 0.98,
     ) -> None:
         if calibrate and not thresholds:
             raise ValueError("calibrate needs at least one threshold to choose from")
-        self.judge, self.labeler, self.n_problems, self.levels_ahead = judge, labeler, n_problems, tuple(levels_ahead)
+        self.judge, self.labeler, self.n_problems, self.round = judge, labeler, n_problems, round or Offsets((1,))
         self.calibrate, self.thresholds, self.target_precision = calibrate, sorted(thresholds, reverse=True), target_precision
 
     def run(self, ctx: Context) -> dict[str, Any]:
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
-        levels = round_levels(front, self.levels_ahead, ctx.cap)
+        levels = self.round.levels(front, ctx.cap)
         recipe = ctx.recipe()
         model, tok = load(ctx.champion_dir, ctx.device)
         seed = ctx.cfg.seed * 1000 + ctx.gen
