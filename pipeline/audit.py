@@ -54,7 +54,8 @@ class ShadowAudit(Stage):
         has_successor = (ctx.out("train") / "model" / "model.safetensors").is_file()
         gens = ([] if ctx.gen == 0 else [ctx.champion_gen]) + ([ctx.gen] if has_successor else [])
         answerers = [self._answerer(ctx, g) for g in gens]
-        items, answers = ctx.climb("audit", lambda level, offset: [a(level, offset) for a in answerers], self.gate.threshold, self.gate.min_items)
+        items, answers = ctx.climb("audit", lambda level, offset: [a(level, offset) for a in answerers], self.gate.threshold, self.gate.min_items,
+                                   models=len(answerers))
         successor = answers[-1] if has_successor else None
         out: dict[str, Any] = {"items": counts(items), "successor_correct": None if successor is None else bits(successor), **computed(ctx)}
         if ctx.gen == 0:

@@ -139,23 +139,23 @@ class Context:
         return out
 
     def climb(self, split: str, score: Callable[[list[Problem], int], list[list[bool]]], threshold: float, min_items: int,
-              through: int | None = None) -> tuple[list[Problem], list[list[bool]]]:
+              models: int = 1, through: int | None = None) -> tuple[list[Problem], list[list[bool]]]:
         """Levels 1, 2, ... of `split`, one at a time, until every model `score` answers for is `eval.beyond` judged levels
         (`min_items` items or more) past its frontier (`threshold`): the ladder follows the models instead of a fixed top.
-        `score(items, offset)` gives one correctness list per model for a level's items, `offset` the items before them.
+        `score(items, offset)` gives one correctness list per model (`models` of them) for a level's items, `offset` the
+        items before them. A level with no item in this split (1-character strings have ten prompts) is passed over.
 
-        It stops early at the cap, at a level the task cannot fill, and at `ceiling(through)`: a label-free scorer that
-        called every answer right would otherwise climb for ever. Each level is scored on its own, so a level's answers do
+        It stops early at the cap and at `ceiling(through)`: a label-free scorer that called every answer right would
+        otherwise climb for ever. Each level is scored on its own, so a level's answers do
         not depend on how far the ladder goes. Returns the items (levels 1..top, in order) and each model's correctness."""
         beyond, top = self.cfg.eval.beyond, self.ceiling(self.gen if through is None else through)
         items: list[Problem] = []
-        answers: list[list[bool]] = []
+        answers: list[list[bool]] = [[] for _ in range(models)]
         for level in range(1, top + 1):
             new = self.ladder(split, [level])
             if not new:
-                break
-            got = score(new, len(items))
-            answers = [a + g for a, g in zip(answers, got)] if answers else [list(g) for g in got]
+                continue
+            answers = [a + g for a, g in zip(answers, score(new, len(items)), strict=True)]
             items += new
             n = counts(items)
             judged = [lv for lv in n if n[lv] >= min_items]

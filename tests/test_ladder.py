@@ -51,7 +51,7 @@ def test_a_levels_test_dev_and_audit_items_are_disjoint_and_each_in_its_split(tm
 
 def test_a_climb_goes_beyond_every_models_frontier_and_no_further(tmp_path):
     ctx = context(tmp_path, "eval.max_level=null", "eval.beyond=2", "seed_model.levels=10")
-    items, (champion, successor) = ctx.climb("test", lambda items, offset: [up_to(4)(items, offset)[0], up_to(7)(items, offset)[0]], 0.9, 5)
+    items, (champion, successor) = ctx.climb("test", lambda items, offset: [up_to(4)(items, offset)[0], up_to(7)(items, offset)[0]], 0.9, 5, models=2)
     assert max(p.level for p in items) == 9  # the successor's frontier 7, two levels past it
     assert [p.level for p in items] == sorted(p.level for p in items) and len(champion) == len(successor) == len(items)
     alone, _ = ctx.climb("test", up_to(4), 0.9, 5)
@@ -74,3 +74,11 @@ def test_recorded_answers_count_only_at_the_levels_they_cover_whole(tmp_path):
     assert recorded_right(items, "1" * len(short)) == {lv: len(ctx.ladder("test", [lv])) for lv in (1, 2)}  # a champion's shorter ladder
     assert recorded_right(short, "1" * (len(items) + 10)) == {lv: len(ctx.ladder("test", [lv])) for lv in (1, 2)}  # a longer one
     assert 2 not in recorded_right(items, "1" * (len(short) - 1))  # a level the answers cover in part does not count
+
+
+def test_a_level_with_no_item_in_the_split_is_passed_over_not_taken_for_the_top(tmp_path):
+    """1-character strings have ten prompts: the audit split may hold none of them, and the climb goes on above."""
+    ctx = context(tmp_path, "task=reverse", "eval.max_level=null", "seed_model.levels=4")
+    assert not ctx.ladder("audit", [1])
+    items, (correct, other) = ctx.climb("audit", lambda items, offset: [[p.level <= 3 for p in items]] * 2, 0.9, 5, models=2)
+    assert min(p.level for p in items) == 2 and max(p.level for p in items) == 5 and len(correct) == len(other) == len(items)

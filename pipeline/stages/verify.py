@@ -76,7 +76,7 @@ class Verify(Stage):
                 champion = ctx.correctness(*model("champion", ctx.champion_dir), items, self.use)
             return [champion, ctx.correctness(*model("successor", ctx.out("train") / "model"), items, self.use)]
 
-        items, (champion, successor) = ctx.climb("test", score, self.gate.threshold, self.gate.min_items)
+        items, (champion, successor) = ctx.climb("test", score, self.gate.threshold, self.gate.min_items, models=2)
         return items, (champion, successor)
 
     def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Verdict:
