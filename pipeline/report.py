@@ -13,6 +13,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.approve import APPROVAL  # noqa: E402
 from pipeline.context import Context  # noqa: E402
+from pipeline.evaluate import frontier  # noqa: E402
 from pipeline.knowledge import describe, ledger  # noqa: E402
 from pipeline.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
 from pipeline.truth import total  # noqa: E402
@@ -88,6 +89,8 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         # the successor's true accuracy (the shadow audit's); the gate's own, under a label-free scorer an estimate
         "per_level_accuracy": {int(k): v for k, v in audit.get("successor_accuracy", verdict.get("successor_accuracy", {})).items()},
         "gate_accuracy": {int(k): v for k, v in verdict.get("successor_accuracy", {}).items()},
+        # items per level behind per_level_accuracy (the audit's ladder, else the gate's): a small level is passed over
+        "per_level_items": {int(k): v for k, v in (audit.get("items") or verdict.get("items") or {}).items()},
         "true_frontier": audit.get("successor_frontier" if promoted else "champion_frontier"),
         "audit": audit.get("outcome"),  # correct/false promotion, correct/false rejection, no successor
         "human_labels": labels,  # per stage: {"decided": n, "measured": n}
@@ -192,7 +195,9 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         sel = r["selected"]
         lines.append(f"| {r['generation']} | {sel['id']} | {sel['rationale']} | {sel['reason'] or '-'} | {shown} | "
                      f"{r['seconds']:.0f} | {r['compute']['total_flops'] / 1e15:.3g} |")
-    lines += ["", *per_level_lines(seed_acc, records, ctx.cfg.stage.verify.gate.threshold)]
+    gate = ctx.cfg.stage.verify.gate
+    seed_items = {int(k): v for k, v in (seed_audit.get("items") or ctx.read("verify", "verdict.json", gen=0).get("items") or {}).items()}
+    lines += ["", *per_level_lines(seed_acc, records, gate.threshold, gate.min_items, seed_items)]
     write_text(ctx.run.root / "report.md", "\n".join(lines) + "\n")
     return summary
 
@@ -225,19 +230,22 @@ def accuracy_grid(seed_acc: dict[int, float], records: list[dict[str, Any]]) -> 
     return levels, [g for g, _ in cols], grid
 
 
-def per_level_lines(seed_acc: dict[int, float], records: list[dict[str, Any]], threshold: float, moved: float = MOVED) -> list[str]:
+def per_level_lines(seed_acc: dict[int, float], records: list[dict[str, Any]], threshold: float, min_items: int = 1,
+                    seed_items: dict[int, int] | None = None, moved: float = MOVED) -> list[str]:
     """report.md's per-level numbers, one row a generation however long the ladder: the levels the successor masters
-    (1..k at `threshold` or above, as a range), its accuracy on the levels past them, and the levels where it moved
-    `moved` or more from the champion it was compared with (the seed, or the last promoted successor)."""
+    (its frontier at `threshold`, a level with fewer than `min_items` items passed over as the gate does, shown as a
+    range), its accuracy on the levels past them, and the levels where it moved `moved` or more from the champion it
+    was compared with (the seed, or the last promoted successor)."""
     lines = [f"## Per-level accuracy (true; mastered at {threshold:g})", "",
              f"| gen | masters levels | past them | moved by {moved:.2f} or more from the champion |", "|---|---|---|---|"]
     champion = seed_acc
-    for gen, acc, promoted in [(0, seed_acc, True)] + [(r["generation"], r["per_level_accuracy"], r["promoted"]) for r in records]:
+    rows = [(0, seed_acc, True, seed_items)] + [(r["generation"], r["per_level_accuracy"], r["promoted"], r.get("per_level_items")) for r in records]
+    for gen, acc, promoted, sizes in rows:
         if not acc:
             lines.append(f"| {gen} | - | - | no successor |")
             continue
         levels = sorted(acc)
-        top = next((lv - 1 for lv in levels if acc[lv] < threshold), levels[-1])
+        top = frontier(acc, threshold, sizes or None, min_items)
         past = ", ".join(f"{lv}: {acc[lv]:.2f}" for lv in levels if lv > top) or "-"
         moves = [(lv, acc[lv] - champion[lv]) for lv in levels if lv in champion and abs(acc[lv] - champion[lv]) >= moved] if gen else []
         shown = ", ".join(f"{lv}: {d:+.2f}" for lv, d in moves) or "-"

@@ -57,3 +57,10 @@ def test_the_accuracy_picture_draws_a_long_ladder_with_its_cap(tmp_path):
     _plot(ctx, ladder(5, 7), records(10))
     height, width, _ = mpimg.imread(ctx.run.root / "accuracy.png").shape
     assert width > 1.5 * height  # three panels side by side: lines, heatmap, frontier
+
+
+def test_a_small_level_below_the_bar_is_passed_over_as_the_gate_does():
+    """1-digit addition has 13 held-out items: 11 of 13 right is below 0.9 and says nothing, as the gate's frontier has it."""
+    rec = {"generation": 1, "promoted": False, "per_level_accuracy": {1: 11 / 13, 2: 1.0, 3: 0.95, 4: 0.5}, "per_level_items": {1: 13, 2: 200, 3: 200, 4: 200}}
+    rows = per_level_lines({1: 1.0, 2: 1.0, 3: 0.5}, [rec], 0.9, min_items=30, seed_items={1: 13, 2: 200, 3: 200})
+    assert rows[-1].startswith("| 1 (rejected) | 1..3 | 4: 0.50 | 1: -0.15, 3: +0.45 |")
