@@ -2,7 +2,8 @@
 of its own. No stage reads its output (gen_<k>/audit/audit.json) or its ladder; under `humans=none` it is the only
 component past the seed that reads true answers, and each read is counted as measured.
 
-Its ladder is a held-out split no stage and no gate reads (`splits.audit_pct`), so its verdict is independent of the
+Its ladder is a held-out split no stage and no gate reads (`splits.audit_pct`), climbed as far as the models it scores
+need (`Context.climb`), so its verdict is independent of the
 items the gate decided on. It scores champion and successor there with true answers and applies the run's gate at the
 level the self-verdict was tested at, holding the mastered levels to the best any champion of the run showed on the
 audit ladder; the self-verdict is then a correct or false promotion, a correct or false rejection. Where the gate read
@@ -16,6 +17,7 @@ answers only when computed the same way (a bf16 GPU answer and an fp32 CPU answe
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +51,18 @@ class ShadowAudit(Stage):
         self.gate = gate
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        items = ctx.ladder("audit")
-        model_dir = ctx.out("train") / "model"
-        successor = self._true(ctx, ctx.gen, items) if (model_dir / "model.safetensors").is_file() else None
+        has_successor = (ctx.out("train") / "model" / "model.safetensors").is_file()
+        gens = ([] if ctx.gen == 0 else [ctx.champion_gen]) + ([ctx.gen] if has_successor else [])
+        answerers = [self._answerer(ctx, g) for g in gens]
+        items, answers = ctx.climb("audit", lambda level, offset: [a(level, offset) for a in answerers], self.gate.threshold, self.gate.min_items,
+                                   models=len(answerers))
+        successor = answers[-1] if has_successor else None
         out: dict[str, Any] = {"items": counts(items), "successor_correct": None if successor is None else bits(successor), **computed(ctx)}
         if ctx.gen == 0:
             out |= {"successor_frontier": self.gate.frontier(items, successor), "successor_accuracy": per_level(items, successor)}
             write_json(ctx.out(self.name) / "audit.json", out)
             return {"true_frontier": out["successor_frontier"]}
-        champion = self._true(ctx, ctx.champion_gen, items)
+        champion = answers[0]
         weak = ctx.out("weaknesses") / "weaknesses.json"
         verdict = ctx.out("verify") / "verdict.json"
         out |= {
@@ -79,15 +84,21 @@ class ShadowAudit(Stage):
         write_json(ctx.out(self.name) / "audit.json", out)
         return {"outcome": out["outcome"], "true_frontier": out.get("successor_frontier", out["champion_frontier"])}
 
-    def _true(self, ctx: Context, gen: int, items: list[Problem]) -> list[bool]:
-        """Generation `gen`'s model's true per-item correctness: its audit's record when computed the same way, else
-        evaluated (counted as measured)."""
+    def _answerer(self, ctx: Context, gen: int) -> Callable[[list[Problem], int], list[bool]]:
+        """Generation `gen`'s model's true per-item correctness on a level's items (after `offset` items of the ladder): its
+        audit's record where that covers the level and was computed the same way, else evaluated (counted as measured)."""
         path = ctx.run.stage_dir(gen, self.name) / "audit.json"
         rec = read_json(path) if path.is_file() else {}
-        recorded = rec.get("successor_correct") or ""
-        if len(recorded) == len(items) and all(rec.get(k) == v for k, v in computed(ctx).items()):
-            return [b == "1" for b in recorded]
-        return self._score(ctx, ctx.run.stage_dir(gen, "train") / "model", items)
+        recorded = (rec.get("successor_correct") or "") if all(rec.get(k) == v for k, v in computed(ctx).items()) else ""
+        loaded: list[Any] = []
+
+        def answer(items: list[Problem], offset: int) -> list[bool]:
+            if len(recorded) >= offset + len(items):
+                return [b == "1" for b in recorded[offset:offset + len(items)]]
+            if not loaded:
+                loaded.extend(load(ctx.run.stage_dir(gen, "train") / "model", ctx.device))
+            return ctx.correctness(*loaded, items, MEASURE, TrueAnswers())
+        return answer
 
     def _score(self, ctx: Context, model_dir: Path, items: list[Problem]) -> list[bool]:
         """A saved model's true per-item correctness on `items` (counted as measured)."""

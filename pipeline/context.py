@@ -1,7 +1,7 @@
 """What a stage is handed: the run folder, the task, the held-out ladders, the champions so far."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from pipeline import plugins
 from pipeline.data import load_joined
-from pipeline.evaluate import correctness
+from pipeline.evaluate import correctness, counts, frontier, per_level
 from pipeline.gate import most, right
 from pipeline.logger import NoLogger
 from pipeline.pools import Accumulate
@@ -21,6 +21,14 @@ from pipeline.scoring import Check, Scorer, TrueAnswers
 from pipeline.splits import Splits
 from pipeline.truth import Truth
 from tasks import Problem, Task
+
+
+def recorded_right(items: list[Problem], bits: str) -> dict[int, int]:
+    """Right answers per level of recorded per-item answers (`bits`) on a ladder that shares its first levels with
+    `items`; a level counts only where the recorded answers cover all of its items."""
+    m = min(len(items), len(bits))
+    whole, held = counts(items), counts(items[:m])
+    return {lv: k for lv, k in right(items[:m], [b == "1" for b in bits[:m]]).items() if held[lv] == whole[lv]}
 
 
 @dataclass
@@ -38,7 +46,7 @@ class Context:
     scorer: Scorer = field(default_factory=TrueAnswers)  # how stages tell a right answer: true answers, or label-free
     data: Accumulate = field(default_factory=Accumulate)  # which earlier rounds the pool holds: all promoted, or the latest (`data=`)
     gen: int = 0
-    _ladders: dict[str, list[Problem]] = field(default_factory=dict)
+    _ladders: dict[tuple[str, int], list[Problem]] = field(default_factory=dict)  # (split, level) -> items, made on first use
 
     # -- folders ---------------------------------------------------------------------------
     def out(self, stage: str) -> Path:
@@ -75,9 +83,11 @@ class Context:
 
     def shown(self, stage: str, name: str, items: list[Problem]) -> dict[int, int]:
         """The most right answers any champion of the run had at each level of `items`, as `stage` recorded its answers there
-        (`successor_correct` in `name`): what the run has shown, the reference a successor's mastered levels are held to."""
+        (`successor_correct` in `name`): what the run has shown, the reference a successor's mastered levels are held to.
+        A champion's ladder may have reached less far or further than `items`: ladders are levels 1..top in order, so its
+        answers cover a prefix of `items` (or `items` a prefix of them), and count at the levels that prefix holds whole."""
         recorded = (self.read(stage, name, gen=g).get("successor_correct") or "" for g in self.champion_gens())
-        return most(right(items, [b == "1" for b in bits]) for bits in recorded if len(bits) == len(items))
+        return most(recorded_right(items, bits) for bits in recorded)
 
     def champion_frontier(self) -> int:
         """The champion's frontier on the dev ladder, as this generation's weaknesses stage measured it. Only the gate
@@ -112,18 +122,60 @@ class Context:
         """Earlier training data as training draws it: the `data` policy's groups, each with its share of the earlier part of a batch."""
         return [(rows, share) for paths, share in self.data.groups(self) if (rows := load_joined(paths)) is not None]
 
-    def ladder(self, split: str) -> list[Problem]:
-        """Held-out ground-truth items at every level 1..max_level (`test`: the gate only; `audit`: the shadow audit only;
-        `dev`: everyone else)."""
-        if split not in self._ladders:
-            ev = self.cfg.eval
-            self._ladders[split] = self.splits.ladder(self.task, split, range(1, ev.max_level + 1), ev.items_per_level, self.cfg.seed)
-        return self._ladders[split]
+    @property
+    def cap(self) -> int | None:
+        """The ladder's optional top (`eval.max_level`): no ladder, round or gate goes past it. None: no ceiling."""
+        return self.cfg.eval.max_level
+
+    def ladder(self, split: str, levels: Iterable[int]) -> list[Problem]:
+        """Held-out ground-truth items at each of `levels`, in that order (`test`: the gate only; `audit`: the shadow
+        audit only; `dev`: everyone else). A level's items are made the first time the run asks for them, from (seed,
+        split, level) alone: the same items whatever was asked before, in this process or before a resume."""
+        out: list[Problem] = []
+        for level in levels:
+            if (split, level) not in self._ladders:
+                self._ladders[split, level] = self.splits.ladder(self.task, split, [level], self.cfg.eval.items_per_level, self.cfg.seed)
+            out += self._ladders[split, level]
+        return out
+
+    def climb(self, split: str, score: Callable[[list[Problem], int], list[list[bool]]], threshold: float, min_items: int,
+              models: int = 1, through: int | None = None) -> tuple[list[Problem], list[list[bool]]]:
+        """Levels 1, 2, ... of `split`, one at a time, until every model `score` answers for is `eval.beyond` judged levels
+        (`min_items` items or more) past its frontier (`threshold`): the ladder follows the models instead of a fixed top.
+        `score(items, offset)` gives one correctness list per model (`models` of them) for a level's items, `offset` the
+        items before them. A level with no item in this split (1-character strings have ten prompts) is passed over.
+
+        It stops early at the cap and at `ceiling(through)`: a label-free scorer that called every answer right would
+        otherwise climb for ever. Each level is scored on its own, so a level's answers do
+        not depend on how far the ladder goes. Returns the items (levels 1..top, in order) and each model's correctness."""
+        beyond, top = self.cfg.eval.beyond, self.ceiling(self.gen if through is None else through)
+        items: list[Problem] = []
+        answers: list[list[bool]] = [[] for _ in range(models)]
+        for level in range(1, top + 1):
+            new = self.ladder(split, [level])
+            if not new:
+                continue
+            answers = [a + g for a, g in zip(answers, score(new, len(items)), strict=True)]
+            items += new
+            n = counts(items)
+            judged = [lv for lv in n if n[lv] >= min_items]
+            if all(sum(lv > frontier(per_level(items, a), threshold, n, min_items) for lv in judged) >= beyond for a in answers):
+                break
+        return items, answers
+
+    def ceiling(self, through: int) -> int:
+        """The highest level a climb may reach: the cap when set, else twice the longest level any model of generations
+        0..`through` was trained on, plus `eval.beyond`. A model rarely masters twice the length it saw."""
+        trained = self.cfg.seed_model.levels
+        for g in range(1, through + 1):
+            path = self.run.stage_dir(g, "curate") / "curation.json"
+            if path.is_file():
+                trained = max([trained, *read_json(path).get("levels", [])])
+        return min(2 * trained + self.cfg.eval.beyond, self.cap or 10**9)
 
     def dev_items(self, levels: Iterable[int], per_level: int) -> list[Problem]:
         """The first `per_level` dev items at each of `levels`: a small check that stays the same across generations."""
-        dev = self.ladder("dev")
-        return [p for lv in levels for p in [q for q in dev if q.level == lv][:per_level]]
+        return [p for lv in levels for p in self.ladder("dev", [lv])[:per_level]]
 
     # -- ground truth, counted ---------------------------------------------------------------
     def check(self, use: str) -> Check:

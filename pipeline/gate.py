@@ -146,7 +146,7 @@ class Gate:
         reference = {lv: k for lv, k in most([right(items, champion), earlier or {}]).items() if lv <= f_c}
         drops = self.unheld(n, right(items, successor), reference, f_c)
         if not levels:
-            promoted, reason = False, f"no level past the champion's frontier {f_c} is on the test ladder; raise eval.max_level"
+            promoted, reason = False, f"no level past the champion's frontier {f_c} is on the test ladder (eval.max_level caps it)"
         elif drops:
             promoted, reason = False, (f"did not hold mastered level(s) {sorted(drops)}: not shown within {self.tolerance:.0%} of the best "
                                        f"champion's accuracy there (one-sided bounds at {self.regression_alpha}/{len(reference)})")

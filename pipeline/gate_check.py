@@ -178,8 +178,9 @@ def main() -> None:
         cfg = compose("config", overrides=args.overrides)
     gate = plugins.instantiate(cfg.stage.verify.gate, plugins.allowed(cfg))
     task = plugins.instantiate(cfg.task, plugins.allowed(cfg))
-    items = Splits(**cfg.splits).ladder(task, "test", range(1, cfg.eval.max_level + 1), cfg.eval.items_per_level, cfg.seed)
-    sizes = {lv: sum(p.level == lv for p in items) for lv in range(1, cfg.eval.max_level + 1)}
+    top = min(max(PROFILE), cfg.eval.max_level or max(PROFILE))  # the champion's profile, at most the cap
+    items = Splits(**cfg.splits).ladder(task, "test", range(1, top + 1), cfg.eval.items_per_level, cfg.seed)
+    sizes = {lv: sum(p.level == lv for p in items) for lv in range(1, top + 1)}
     print(f"test items per level: {sizes}")
     print(f"gate: alpha {gate.alpha} (correction {gate.correction}), tolerance {gate.tolerance}, regression_alpha {gate.regression_alpha}, "
           f"min_items {gate.min_items}; champion accuracy by level {PROFILE}; {args.trials} {'runs' if args.runs else 'trials'} per row")

@@ -37,7 +37,8 @@ def compare(runs: list[Path], scorers: list[str]) -> list[dict[str, Any]]:
 def compare_run(run: Path, scorers: list[str]) -> list[dict[str, Any]]:
     cfg = OmegaConf.load(run / "run_config.yaml")
     task = plugins.instantiate(cfg.task, plugins.allowed(cfg))
-    items = Splits(**cfg.splits).ladder(task, "test", range(1, cfg.eval.max_level + 1), cfg.eval.items_per_level, cfg.seed)
+    top = max(int(lv) for v in run.glob("gen_*/verify/verdict.json") for lv in read_json(v).get("items", {}))  # the furthest any gate climbed
+    items = Splits(**cfg.splits).ladder(task, "test", range(1, top + 1), cfg.eval.items_per_level, cfg.seed)
     gate = Gate(**{k: v for k, v in OmegaConf.to_container(cfg.stage.verify.gate, resolve=True).items() if k != "_target_"})
     cache: dict[tuple[int, str], list[bool]] = {}
 

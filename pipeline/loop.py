@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from pipeline import device as devices
 from pipeline import knowledge, plugins
 from pipeline.context import Context
 from pipeline.executors import cores
-from pipeline.report import generation_record, past_frontier, write_report
+from pipeline.report import generation_record, past_frontier, wall_seconds, write_report
 from pipeline.rundir import LEDGER, RunDir, RunDirError, write_json, write_text
 from pipeline.seed import make_seed
 from pipeline.stages import Stage
@@ -129,21 +130,46 @@ def run_stage(ctx: Context, stage: Stage, approver: approve.Approver | None = No
     return summary
 
 
-def stop_reason(records: list[dict[str, Any]], cfg: DictConfig, frontier: int) -> str | None:
-    """Why the loop should stop after these generations, or None to go on. `frontier` is the champion's now: at the
-    ladder's top no test item is left for a successor to win on, so a further generation could only be rejected."""
-    if frontier >= cfg.eval.max_level:
-        return f"the top of the ladder: frontier {frontier} = eval.max_level (raise it to go on)"
+@dataclass(frozen=True)
+class Stop:
+    """Why the loop stopped: the config key of the rule that fired, and the reason in words."""
+
+    rule: str  # eval.max_level | loop.stop_on_block | loop.patience | loop.max_generations | loop.max_minutes
+    reason: str
+
+
+def stop(records: list[dict[str, Any]], cfg: DictConfig, frontier: int, elapsed: float = 0.0) -> Stop | None:
+    """Which rule stops the loop after these generations, or None to go on. `frontier` is the champion's now: at the
+    ladder's cap no test item is left for a successor to win on, so a further generation could only be rejected.
+    `elapsed` is the run's wall time so far (seconds, over its sessions): with a budget (`loop.max_minutes`) the loop
+    stops once it is spent, or when the next generation, taking as long as the last one, would end past it."""
+    cap, budget = cfg.eval.max_level, cfg.loop.get("max_minutes")
+    if cap is not None and frontier >= cap:
+        return Stop("eval.max_level", f"the top of the ladder: frontier {frontier} = eval.max_level, the cap (raise it or set it to null to go on)")
     streak = 0
     for rec in records:
         streak = 0 if rec["promoted"] else streak + 1
     if records and records[-1]["blocked"] and cfg.loop.stop_on_block:
-        return f"blocked by review in generation {records[-1]['generation']} (loop.stop_on_block)"
+        return Stop("loop.stop_on_block", f"blocked by review in generation {records[-1]['generation']} (loop.stop_on_block)")
     if streak >= cfg.loop.patience:
-        return f"plateau: {streak} generations in a row without a promotion (rejected, blocked or failed; patience {cfg.loop.patience})"
+        return Stop("loop.patience", f"plateau: {streak} generations in a row without a promotion (rejected, blocked or failed; "
+                                     f"loop.patience {cfg.loop.patience})")
     if len(records) >= cfg.loop.max_generations:
-        return f"max_generations reached ({cfg.loop.max_generations})"
+        return Stop("loop.max_generations", f"max_generations reached ({cfg.loop.max_generations}; loop.max_generations)")
+    if budget is not None:
+        last = records[-1]["seconds"] if records else 0.0
+        if elapsed >= budget * 60:
+            return Stop("loop.max_minutes", f"wall-time budget spent: {elapsed / 60:.1f} of {budget:g} minutes (loop.max_minutes)")
+        if elapsed + last > budget * 60:
+            return Stop("loop.max_minutes", f"wall-time budget: {elapsed / 60:.1f} of {budget:g} minutes spent, and a generation as long "
+                                            f"as the last ({last:.0f} s) would end past it (loop.max_minutes)")
     return None
+
+
+def stop_reason(records: list[dict[str, Any]], cfg: DictConfig, frontier: int, elapsed: float = 0.0) -> str | None:
+    """`stop`'s reason in words, or None to go on."""
+    fired = stop(records, cfg, frontier, elapsed)
+    return None if fired is None else fired.reason
 
 
 def run_loop(cfg: DictConfig, root: Path, overrides: list[str] | None = None, ask: Callable[[str], str] | None = None) -> dict[str, Any]:
@@ -189,8 +215,8 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
         settled = f"settled at step {seed_train['settled_at']:,}" if seed_train.get("settled_at") else "never settled at the peak lr"
         console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels} in {seed_train['steps']:,} steps ({settled}), frontier {seed_front}")
         records: list[dict[str, Any]] = []
-        reason = stop_reason(records, cfg, seed_front)
-        while reason is None:
+        fired = stop(records, cfg, seed_front, wall_seconds(ctx))
+        while fired is None:
             ctx.gen = len(records) + 1
             start = time.time()
             for stage in stages:
@@ -203,11 +229,11 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
             _print_generation(rec, time.time() - start)
             ctx.log({"gen/frontier": rec["frontier"], "gen/promoted": int(rec["promoted"])})
             write_report(ctx, records, seed_front, None)
-            reason = stop_reason(records, cfg, rec["frontier"])
-        summary = write_report(ctx, records, seed_front, reason)
-        run.event("run_end", stop_reason=reason)
-        console.print(f"[bold]stopped:[/bold] {reason}")
+            fired = stop(records, cfg, rec["frontier"], wall_seconds(ctx))
+        summary = write_report(ctx, records, seed_front, fired.reason, fired.rule)
+        run.event("run_end", stop_reason=fired.reason, stop_rule=fired.rule)
         console.print(f"report: {root / 'report.md'}  summary: {root / 'summary.json'}")
+        console.print(f"[bold]stopped by {fired.rule}:[/bold] {fired.reason}")  # last: which rule ended the run
         return summary
     finally:
         logger.finish()

@@ -40,6 +40,10 @@ RESAMPLES = 10_000
 BOOTSTRAP_FROM = 10  # seeds; below, a claim over seeds gives N and the min-max only
 FALL = 0.20  # the collapse criterion: the worst mastered level ends this far below the seed's accuracy there
 MEASURES = ("frontier", "mastered", "past")
+#: one marker per regime, and a small sideways shift of its points: regimes that end level (two plateaus at one frontier)
+#: would otherwise draw one line over the other
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*")
+SHIFT = 0.08
 
 
 @dataclass
@@ -58,6 +62,7 @@ class Run:
     rejections: int  # successors the gate turned down (a blocked or failed generation has none to turn down)
     decisions: int  # gate decisions the shadow audit judged
     disagreed: int  # of those, the ones its ground-truth gate decided otherwise (a false promotion or rejection)
+    cap: int | None = None  # the ladder's cap (eval.max_level), None when it had none
 
 
 def _lowest(acc: dict[int, float], level: int) -> float:
@@ -84,7 +89,8 @@ def load_run(folder: Path) -> Run:
     outcomes = [g.get("audit") for g in summary["generations"]]
     return Run(folder, str(cfg.name), int(cfg.seed), summary["stop_reason"] is not None, level, frontier, mastered, past,
                sum(g["promoted"] for g in summary["generations"]), sum(g["status"] == "rejected" for g in summary["generations"]),
-               sum(o not in (None, "no successor") for o in outcomes), sum(o in ("false promotion", "false rejection") for o in outcomes))
+               sum(o not in (None, "no successor") for o in outcomes), sum(o in ("false promotion", "false rejection") for o in outcomes),
+               OmegaConf.select(cfg, "eval.max_level", default=None))
 
 
 def find_runs(root: Path) -> tuple[list[Run], list[Path]]:
@@ -175,7 +181,8 @@ def caption(groups: dict[str, list[Run]]) -> str:
 
 
 def plot(groups: dict[str, list[Run]], path: Path) -> None:
-    """One panel per measure, one colour per regime."""
+    """One panel per measure, one colour and marker per regime, each regime's points shifted a little sideways so that
+    regimes on the same values stay apart; the ladder's cap, where the runs had one, drawn on the frontier panel."""
     levels = sorted({r.level for runs in groups.values() for r in runs})
     shown = "/".join(map(str, levels))
     titles = {"frontier": "true frontier", "mastered": f"lowest accuracy on levels 1..{shown} (the seed's, mastered)",
@@ -184,13 +191,18 @@ def plot(groups: dict[str, list[Run]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(MEASURES), figsize=(16, 4.8))
     colours = plt.get_cmap("tab10")
     for i, (name, runs) in enumerate(groups.items()):
+        shift = (i - (len(groups) - 1) / 2) * SHIFT
         for ax, measure in zip(axes, MEASURES):
             rows = series(runs, measure, length)
             for s in rows:
-                ax.plot(range(len(s)), s, color=colours(i), linewidth=0.7, alpha=0.45)
+                ax.plot([g + shift for g in range(len(s))], s, color=colours(i), linewidth=0.7, alpha=0.45)
             gens, mean, low, high = band(rows)
-            ax.plot(gens, mean, color=colours(i), linewidth=2.5, label=f"{name} (N={len(runs)})")
-            ax.fill_between(gens, low, high, color=colours(i), alpha=0.18, linewidth=0)
+            x = [g + shift for g in gens]
+            ax.plot(x, mean, color=colours(i), linewidth=2.0, marker=MARKERS[i % len(MARKERS)], markersize=5, label=f"{name} (N={len(runs)})")
+            ax.fill_between(x, low, high, color=colours(i), alpha=0.18, linewidth=0)
+    caps = sorted({r.cap for runs in groups.values() for r in runs if r.cap is not None})
+    for cap in caps:
+        axes[0].axhline(cap, color="black", linewidth=0.8, linestyle="-.", label=f"the ladder's cap ({cap})")
     for ax, measure in zip(axes, MEASURES):
         ax.set(xlabel="generation (0: the seed)", title=titles[measure])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -5,6 +5,7 @@ import time
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -12,9 +13,13 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from pipeline.approve import APPROVAL  # noqa: E402
 from pipeline.context import Context  # noqa: E402
+from pipeline.evaluate import frontier  # noqa: E402
 from pipeline.knowledge import describe, ledger  # noqa: E402
 from pipeline.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
 from pipeline.truth import total  # noqa: E402
+
+#: report.md lists a level under "moved" when its accuracy changed this much from the champion's
+MOVED = 0.05
 
 
 def _maybe(ctx: Context, stage: str, name: str) -> dict[str, Any]:
@@ -84,6 +89,8 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         # the successor's true accuracy (the shadow audit's); the gate's own, under a label-free scorer an estimate
         "per_level_accuracy": {int(k): v for k, v in audit.get("successor_accuracy", verdict.get("successor_accuracy", {})).items()},
         "gate_accuracy": {int(k): v for k, v in verdict.get("successor_accuracy", {}).items()},
+        # items per level behind per_level_accuracy (the audit's ladder, else the gate's): a small level is passed over
+        "per_level_items": {int(k): v for k, v in (audit.get("items") or verdict.get("items") or {}).items()},
         "true_frontier": audit.get("successor_frontier" if promoted else "champion_frontier"),
         "audit": audit.get("outcome"),  # correct/false promotion, correct/false rejection, no successor
         "human_labels": labels,  # per stage: {"decided": n, "measured": n}
@@ -113,8 +120,9 @@ def wall_seconds(ctx: Context) -> float:
     return round(total + (time.time() - start if start is not None else 0.0), 1)
 
 
-def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None) -> dict[str, Any]:
-    """Write summary.json, report.md and accuracy.png; return the summary."""
+def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None, rule: str | None = None) -> dict[str, Any]:
+    """Write summary.json, report.md and accuracy.png; return the summary. `rule` is the config key of the stop rule that
+    ended the run (`reason` in words), None while it runs."""
     seed_audit = _maybe_gen(ctx, 0, "audit", "audit.json")
     seed_acc = {int(k): v for k, v in seed_audit.get("successor_accuracy", ctx.read("verify", "verdict.json", gen=0)["successor_accuracy"]).items()}
     seed_labels = human_labels(ctx, 0, ["seed", "audit"])
@@ -123,6 +131,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "seed_frontier": seed_frontier,
         "seed_levels": ctx.cfg.seed_model.levels,
         "stop_reason": reason,
+        "stop_rule": rule,  # eval.max_level | loop.stop_on_block | loop.patience | loop.max_generations | loop.max_minutes
         "wall_seconds": wall_seconds(ctx),
         "judge": ctx.cfg.judge._target_.rsplit(".", 1)[-1],
         "task": ctx.cfg.task._target_.rsplit(".", 1)[-1],
@@ -152,7 +161,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "",
         f"Task {summary['task']}, judge {summary['judge']}, device {summary['device']}, humans={summary['humans']}. "
         f"Seed trained on levels 1..{summary['seed_levels']}, frontier {seed_frontier}. "
-        f"Stopped: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
+        f"Stopped{f' by `{rule}`' if rule else ''}: {reason or 'still running'}. Wall time {summary['wall_seconds']:.0f} s.",
         "",
         f"Task knowledge: {describe(summary['knowledge'])}.",
         "",
@@ -186,6 +195,9 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         sel = r["selected"]
         lines.append(f"| {r['generation']} | {sel['id']} | {sel['rationale']} | {sel['reason'] or '-'} | {shown} | "
                      f"{r['seconds']:.0f} | {r['compute']['total_flops'] / 1e15:.3g} |")
+    gate = ctx.cfg.stage.verify.gate
+    seed_items = {int(k): v for k, v in (seed_audit.get("items") or ctx.read("verify", "verdict.json", gen=0).get("items") or {}).items()}
+    lines += ["", *per_level_lines(seed_acc, records, gate.threshold, gate.min_items, seed_items)]
     write_text(ctx.run.root / "report.md", "\n".join(lines) + "\n")
     return summary
 
@@ -194,7 +206,7 @@ def _gate_rule(ctx: Context) -> str:
     """The gate's rule in words, with this run's small levels named (the seed's verdict records the test items per level)."""
     gate = ctx.cfg.stage.verify.gate
     sizes = {int(k): v for k, v in ctx.read("verify", "verdict.json", gen=0)["items"].items()}
-    small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in range(1, ctx.cfg.eval.max_level + 1) if sizes.get(lv, 0) < gate.min_items]
+    small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in sorted(sizes) if sizes[lv] < gate.min_items]
     spread = {"none": f"{gate.alpha} at every decision (correction none)",
               "spending": f"{gate.alpha}·6/(π²g²) at the run's decision g (correction spending: false promotion at most {gate.alpha} over the run)",
               "fallback": f"{gate.alpha}·6/(π²g²) at the run's decision g, plus the level of the decision before when its test passed "
@@ -205,26 +217,79 @@ def _gate_rule(ctx: Context) -> str:
             f"{gate.min_items} test items are passed over by the frontier and fail only on evidence of a fall: {', '.join(small) if small else 'none in this run'}.")
 
 
+def accuracy_grid(seed_acc: dict[int, float], records: list[dict[str, Any]]) -> tuple[list[int], list[int], np.ndarray]:
+    """The heatmap's numbers: (levels, generations, grid) with one row per level any generation was scored on and one
+    column per generation that has accuracies (0: the seed); NaN where a generation's ladder did not reach a level."""
+    cols = [(0, seed_acc)] + [(r["generation"], r["per_level_accuracy"]) for r in records if r["per_level_accuracy"]]
+    levels = sorted({lv for _, acc in cols for lv in acc})
+    grid = np.full((len(levels), len(cols)), np.nan)
+    for j, (_, acc) in enumerate(cols):
+        for i, lv in enumerate(levels):
+            if lv in acc:
+                grid[i, j] = acc[lv]
+    return levels, [g for g, _ in cols], grid
+
+
+def per_level_lines(seed_acc: dict[int, float], records: list[dict[str, Any]], threshold: float, min_items: int = 1,
+                    seed_items: dict[int, int] | None = None, moved: float = MOVED) -> list[str]:
+    """report.md's per-level numbers, one row a generation however long the ladder: the levels the successor masters
+    (its frontier at `threshold`, a level with fewer than `min_items` items passed over as the gate does, shown as a
+    range), its accuracy on the levels past them, and the levels where it moved `moved` or more from the champion it
+    was compared with (the seed, or the last promoted successor)."""
+    lines = [f"## Per-level accuracy (true; mastered at {threshold:g})", "",
+             f"| gen | masters levels | past them | moved by {moved:.2f} or more from the champion |", "|---|---|---|---|"]
+    champion = seed_acc
+    rows = [(0, seed_acc, True, seed_items)] + [(r["generation"], r["per_level_accuracy"], r["promoted"], r.get("per_level_items")) for r in records]
+    for gen, acc, promoted, sizes in rows:
+        if not acc:
+            lines.append(f"| {gen} | - | - | no successor |")
+            continue
+        levels = sorted(acc)
+        top = frontier(acc, threshold, sizes or None, min_items)
+        past = ", ".join(f"{lv}: {acc[lv]:.2f}" for lv in levels if lv > top) or "-"
+        moves = [(lv, acc[lv] - champion[lv]) for lv in levels if lv in champion and abs(acc[lv] - champion[lv]) >= moved] if gen else []
+        shown = ", ".join(f"{lv}: {d:+.2f}" for lv, d in moves) or "-"
+        lines.append(f"| {gen}{'' if promoted else ' (rejected)'} | {f'1..{top}' if top >= 1 else 'none'} | {past} | {shown if gen else 'the seed'} |")
+        if promoted:
+            champion = acc
+    return lines
+
+
 def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]]) -> None:
-    """Left: successor accuracy per level, one line per generation. Right: the champion's frontier."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    """Left: successor accuracy per level, one line per generation. Middle: the same as a level x generation heatmap,
+    which stays readable on a ladder of 30+ levels and many generations. Right: the champion's frontier."""
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1.2, 1.0, 0.8]})
     rows = [(0, seed_acc, True)] + [(r["generation"], r["per_level_accuracy"], r["promoted"]) for r in records if r["per_level_accuracy"]]
     cmap = plt.get_cmap("viridis")
     for i, (gen, acc, promoted) in enumerate(rows):
         levels = sorted(acc)
-        left.plot(levels, [acc[lv] for lv in levels], marker="o", color=cmap(i / max(1, len(rows) - 1)),
+        left.plot(levels, [acc[lv] for lv in levels], marker="o", markersize=3, color=cmap(i / max(1, len(rows) - 1)),
                   linestyle="-" if promoted else ":", label=f"gen {gen}{'' if promoted else ' (rejected)'}")
     left.axhline(ctx.cfg.stage.verify.gate.threshold, color="grey", linewidth=0.8, linestyle="--")
     left.axvline(ctx.cfg.seed_model.levels, color="red", linewidth=0.8, linestyle="--", label="seed training length")
+    if ctx.cap is not None:
+        left.axvline(ctx.cap, color="black", linewidth=0.8, linestyle="-.", label=f"the ladder's cap ({ctx.cap})")
     left.set(xlabel="level (digits)", ylabel="test accuracy", title="accuracy per level by generation", ylim=(-0.02, 1.02))
-    left.legend(fontsize=7)
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
+    left.legend(fontsize=6, ncol=1 + len(rows) // 12)
+    levels, gens, grid = accuracy_grid(seed_acc, records)
+    if levels:
+        image = middle.imshow(np.ma.masked_invalid(grid), aspect="auto", origin="lower", cmap="viridis", vmin=0, vmax=1, interpolation="nearest",
+                              extent=(-0.5, len(gens) - 0.5, levels[0] - 0.5, levels[-1] + 0.5))
+        fig.colorbar(image, ax=middle, fraction=0.05, label="accuracy")
+        rejected = {r["generation"] for r in records if not r["promoted"]}
+        middle.set_xticks(range(len(gens)), [f"{g}{'x' if g in rejected else ''}" for g in gens], fontsize=7)
+        middle.yaxis.set_major_locator(MaxNLocator(integer=True))
+    middle.set(xlabel="generation (x: rejected)", ylabel="level (digits)", title="accuracy: level x generation (blank: not on its ladder)")
     gens = [0] + [r["generation"] for r in records]
     fronts = [ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]] + [r["frontier"] for r in records]
     right.step(gens, fronts, where="post", color="black")
     right.scatter([r["generation"] for r in records], [r["frontier"] for r in records],
                   c=["green" if r["promoted"] else "red" for r in records], zorder=3)
+    if ctx.cap is not None:
+        right.axhline(ctx.cap, color="black", linewidth=0.8, linestyle="-.")
     right.set(xlabel="generation", ylabel="champion frontier", title="frontier (green: promoted, red: not)")
-    right.set_xticks(gens)
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(ctx.run.root / "accuracy.png", dpi=100)

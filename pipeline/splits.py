@@ -65,7 +65,8 @@ class Splits:
         return out
 
     def ladder(self, task: Task, split: str, levels: Iterable[int], per_level: int, seed: int) -> list[Problem]:
-        """Distinct held-out items at each level, the same for every model evaluated on them."""
+        """Distinct held-out items at each level, the same for every model evaluated on them. Each level's draw is seeded by
+        (split, seed, level) alone, so a level's items do not depend on which other levels were asked for, or when."""
         items: list[Problem] = []
         for level in levels:
             rng = random.Random(f"{split}-{seed}-{level}")

@@ -18,7 +18,8 @@ from tests.conftest import make_cfg
 
 def _ctx(tmp_path: Path, adder: Path, frontier: int, *overrides: str) -> Context:
     """Generation 1 with the 1-digit adder as champion and the given frontier."""
-    cfg = make_cfg(tmp_path, "judge=consistency", "stage.curate.levels_ahead=[1]", "stage.curate.calibrate=true", "stage.curate.thresholds=[0.999,0.9,0.5]", "stage.curate.n_problems=300", *overrides)
+    one_ahead = [] if any(o.startswith("round=") for o in overrides) else ["round.ahead=[1]"]
+    cfg = make_cfg(tmp_path, "judge=consistency", *one_ahead, "stage.curate.calibrate=true", "stage.curate.thresholds=[0.999,0.9,0.5]", "stage.curate.n_problems=300", *overrides)
     run = RunDir(tmp_path / "run")
     ctx = Context.build(cfg, run, torch.device("cpu"), NoLogger(), gen=1)
     ctx.logger.start(run.root, "test", {})
@@ -39,7 +40,7 @@ def test_calibration_loosens_where_the_champion_is_right_and_stays_strict_where_
     assert summary["threshold"] == 0.999 and calibration["threshold"] == 0.999
     assert read_json(hard.out("curate") / "curation.json")["judge_threshold"] == 0.999
     assert all(row["precision"] is None or row["precision"] < 0.98 for row in calibration["table"])
-    assert calibration["dev_items"] == sum(p.level == 2 for p in hard.ladder("dev"))
+    assert calibration["dev_items"] == len(hard.ladder("dev", [2]))
 
 
 def test_a_recipe_threshold_overrides_calibration(tmp_path, adder):
@@ -52,7 +53,7 @@ def test_a_recipe_threshold_overrides_calibration(tmp_path, adder):
 def test_a_two_level_round_says_how_many_labels_are_past_the_frontier(tmp_path, adder):
     """The adder is right at level 1 and wrong at level 2: the consistency judge keeps level-1 labels, and
     the count past the frontier must say how few of the round's labels teach anything new."""
-    ctx = _ctx(tmp_path, adder, 1, "stage.curate.levels_ahead=[0,1]", "stage.curate.calibrate=false", "recipe.judge_threshold=0.5")
+    ctx = _ctx(tmp_path, adder, 1, "round.ahead=[0,1]", "stage.curate.calibrate=false", "recipe.judge_threshold=0.5")
     instantiate(ctx.cfg.stage.curate).run(ctx)
     curation = read_json(ctx.out("curate") / "curation.json")
     judged = load_rows(ctx.out("curate") / "judged")
@@ -62,3 +63,17 @@ def test_a_two_level_round_says_how_many_labels_are_past_the_frontier(tmp_path, 
     rec = {"new_data_per_level": {int(k): v for k, v in curation["kept_per_level"].items()}}
     assert past_frontier(rec) == f" ({by_level[2]} at level 2)"
     assert past_frontier({"new_data_per_level": {2: 5}}) == ""  # a one-level round: nothing to split
+
+
+def test_a_capped_ladders_round_never_labels_past_the_cap_whatever_the_round(tmp_path, adder):
+    """Every round of the `round` group, from any frontier: no level past eval.max_level, in the round's plan and in the
+    data a curate run writes (a span from frontier 3 would reach 6; the cap is 4)."""
+    from pipeline import plugins
+    for name in ("offsets", "as_posed", "span"):
+        rnd = plugins.instantiate(make_cfg(tmp_path, f"round={name}").round, plugins.PROJECT)
+        assert all(max(rnd.levels(f, 12)) <= 12 for f in range(0, 30))
+        assert max(rnd.levels(30, None)) > 30  # no cap: the round goes past any frontier
+    ctx = _ctx(tmp_path / "capped", adder, 3, "round=span", "eval.max_level=4", "stage.curate.calibrate=false", "recipe.judge_threshold=0.5")
+    instantiate(ctx.cfg.stage.curate).run(ctx)
+    curation = read_json(ctx.out("curate") / "curation.json")
+    assert curation["levels"] == [4] and set(load_rows(ctx.out("curate") / "judged")["level"]) == {4}

@@ -27,7 +27,7 @@ from tests.test_regimes import _make_regimes
 #: the CI size: the four-stage loop (as `make regimes`), a 2-level seed, small rounds and ladders. The round is at the
 #: frontier and one past it: the default's two and three past a frontier of 2 are levels 4 and 5, past twice the
 #: frontier, where split labels find few mastered halves (measured: 44% kept, the frontier stayed at 2).
-CI_SIZE = ("logger=none", "'loop.stages=[weaknesses,curate,train,verify]'", "loop.max_generations=3", "'stage.curate.levels_ahead=[0,1]'",
+CI_SIZE = ("logger=none", "'loop.stages=[weaknesses,curate,train,verify]'", "loop.max_generations=3", "'round.ahead=[0,1]'",
            "seed_model.levels=2", "seed_model.n_problems=20000", "seed_model.max_steps=2000", "seed_model.batch_size=128",
            "seed_model.warmup=20", "seed_model.check_items=50", "recipe.steps=200", "recipe.batch_size=64",
            "stage.curate.n_problems=2048", "eval.max_level=5", "eval.items_per_level=100")

@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from pipeline.loop import ConfigError, _print_generation, check_resume, run_loop, stop_reason
+from pipeline.loop import ConfigError, _print_generation, check_resume, run_loop, stop, stop_reason
 from pipeline.rundir import RunDir
 from tests.conftest import make_cfg
 
@@ -91,7 +91,9 @@ def test_tiny_loop_writes_every_stage_and_resumes_without_redoing_work(tmp_path)
     run_loop(cfg, run)
     rerun = [e["stage"] for e in _events(run)[n_before:] if e["event"] == "stage_start"]
     assert rerun == ["verify"]
-    assert set(json.loads((run / "gen_1" / "verify" / "verdict.json").read_text())["champion_accuracy"].values()) == {1.0}
+    # the levels the seed's ladder held are its recorded answers; the climb goes past them now that they pass (evaluated there)
+    reread = json.loads((run / "gen_1" / "verify" / "verdict.json").read_text())["champion_accuracy"]
+    assert {reread[lv] for lv in recorded["items"]} == {1.0} and len(reread) > len(recorded["items"])
     # answers recorded in another dtype (a GPU in bf16) are not reused on this CPU: the champion is evaluated again
     assert recorded["device"] == "cpu" and recorded["dtype"] == "float32"
     _rewrite_seed_verdict(run, device="cuda", dtype="bfloat16")
@@ -179,3 +181,28 @@ def test_the_generation_line_shows_no_accuracy_for_a_level_past_the_ladder(capsy
     assert "true acc@12 0.99 |" in line and "acc@13" not in line
     _print_generation({**rec, "frontier": 11, "true_frontier": 11}, 90.0)
     assert "true acc@11 1.00 acc@12 0.99 |" in capsys.readouterr().out
+
+
+def test_every_stop_rule_names_its_key_and_the_wall_time_budget_counts_the_next_generation(tmp_path):
+    cfg = make_cfg(tmp_path, "eval.max_level=null", "loop.max_generations=8", "loop.patience=3", "loop.max_minutes=10")
+    gen = lambda g, promoted=True, seconds=60.0: {"generation": g, "promoted": promoted, "blocked": False, "seconds": seconds}  # noqa: E731
+    assert stop([gen(1)], cfg, 40, elapsed=300) is None  # no cap: frontier 40 goes on; 5 + 1 of 10 minutes
+    spent = stop([gen(1)], cfg, 9, elapsed=600)
+    assert spent.rule == "loop.max_minutes" and "budget spent: 10.0 of 10 minutes" in spent.reason
+    ahead = stop([gen(1, seconds=120.0)], cfg, 9, elapsed=500)  # 500 s + a 120 s generation > 600 s
+    assert ahead.rule == "loop.max_minutes" and "would end past it" in ahead.reason
+    assert stop([], cfg, 9, elapsed=599) is None  # no generation yet to take the pace from
+    assert stop([gen(g, promoted=False) for g in (1, 2, 3)], cfg, 9).rule == "loop.patience"
+    assert stop([gen(g) for g in range(1, 9)], cfg, 9).rule == "loop.max_generations"
+    capped = make_cfg(tmp_path, "eval.max_level=12")
+    assert stop([gen(1)], capped, 12).rule == "eval.max_level" and stop([gen(1)], capped, 11, elapsed=10**6) is None  # no budget set
+
+
+def test_a_spent_wall_time_budget_stops_the_loop_and_says_so_in_the_summary_the_report_and_the_last_line(tmp_path, capsys):
+    cfg = make_cfg(tmp_path, "loop.max_minutes=0.001", "loop.stages=[weaknesses,curate,train,verify]")  # 0.06 s: the seed spends it
+    summary = run_loop(cfg, tmp_path / "run")
+    assert summary["stop_rule"] == "loop.max_minutes" and summary["stop_reason"].startswith("wall-time budget spent")
+    assert summary["generations"] == []
+    assert "Stopped by `loop.max_minutes`: wall-time budget spent" in (tmp_path / "run" / "report.md").read_text()
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("stopped by loop.max_minutes: wall-time budget spent")

@@ -95,7 +95,7 @@ def test_the_recorded_table_agrees_with_the_rounds_judged_rows(tmp_path):
     keeps every label, right and wrong, so the counts and precisions are not trivially zero or one."""
     run = tmp_path / "run"
     run_loop(make_cfg(tmp_path, "judge=none", "loop.max_generations=1", "loop.stages=[weaknesses,curate,train,verify]",
-                      "seed_model.max_steps=300", "stage.curate.levels_ahead=[1,2]"), run)  # a seed that answers some of its round right
+                      "seed_model.max_steps=300", "round.ahead=[1,2]"), run)  # a seed that answers some of its round right
     (row,) = recorded(run, [1])
     judged = load_rows(run / "gen_1" / "curate" / "judged")[:]
     level = max(judged["level"])
@@ -128,14 +128,15 @@ def test_the_default_round_draws_levels_past_the_next_whose_halves_the_champion_
     cfg = make_cfg(tmp_path, experiment=None)
     assert cfg.labeler._target_ == "pipeline.labelers.Split"  # the labeler that asks the halves
     task, rng, frontier = ReversedAddition(), random.Random(0), 5
-    levels = round_levels(frontier, cfg.stage.curate.levels_ahead, cfg.eval.max_level)
+    levels = round_levels(frontier, cfg.round.ahead, cfg.eval.max_level)
     assert min(levels) > frontier + 1  # past what a champion answers as posed
     assert all(_mastered_share(task, level, frontier, rng) > 0.85 for level in levels)  # 0.96 and 0.90 at 7 and 8
     assert _mastered_share(task, 2 * frontier + 2, frontier, rng) < 0.5  # the limit: past twice the frontier, most do not cut so
 
 
-def test_a_round_never_labels_past_the_top_of_the_ladder(tmp_path):
-    cfg = make_cfg(tmp_path, experiment=None)
-    top, ahead = cfg.eval.max_level, cfg.stage.curate.levels_ahead
+def test_a_round_never_labels_past_the_cap_of_the_ladder(tmp_path):
+    cfg = make_cfg(tmp_path, "eval.max_level=12", experiment=None)
+    top, ahead = cfg.eval.max_level, cfg.round.ahead
     assert round_levels(top - 1, ahead, top) == [top]  # from 11: the round's 13 and 14 become 12, the last level a gate measures
     assert round_levels(5, ahead, top) == [5 + d for d in ahead]  # below the top nothing changes
+    assert round_levels(30, ahead, None) == [30 + d for d in ahead]  # no cap (the default): nothing to clip

@@ -102,8 +102,8 @@ def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
     assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
     labeler = {p: c.labeler._target_.rsplit(".", 1)[-1] for p, c in cfgs.items()}
     assert labeler["plateau"] == labeler["collapse"] == "Greedy" != labeler["improve"]  # the champion's own answers, unrepaired
-    assert cfgs["plateau"].stage.curate.levels_ahead == cfgs["improve"].stage.curate.levels_ahead  # the default round, past what it answers
-    assert max(cfgs["collapse"].stage.curate.levels_ahead) < min(cfgs["improve"].stage.curate.levels_ahead)  # where sampled answers are partly right
+    assert cfgs["plateau"].round.ahead == cfgs["improve"].round.ahead  # the default round, past what it answers
+    assert max(cfgs["collapse"].round.ahead) < min(cfgs["improve"].round.ahead)  # where sampled answers are partly right
     assert cfgs["collapse"].recipe.temperature > cfgs["improve"].recipe.temperature == 0.0  # sampled labels, errors added each round
     assert cfgs["collapse"].recipe.new_share == 1.0 > cfgs["improve"].recipe.new_share  # each successor learns the latest round alone
     assert cfgs["no_humans"].humans.mode == "none" and cfgs["no_humans"].judge._target_ == cfgs["improve"].judge._target_
@@ -287,3 +287,29 @@ def test_a_sweep_through_the_submitit_launcher_runs_every_job(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert all((tmp_path / "sweep" / f"collapse-seed{seed}" / "summary.json").is_file() for seed in (0, 1))
     assert "| collapse | 2 | 0, 1 (2/2) |" in (tmp_path / "sweep" / "regimes.md").read_text()
+
+
+def test_regimes_on_the_same_values_are_told_apart_and_a_cap_is_drawn(tmp_path, monkeypatch):
+    """Two plateaus on the same frontier: each regime's line has its own marker and a sideways shift; a run with a cap
+    (eval.max_level) gets the ladder's top drawn on the frontier panel."""
+    from pipeline import regimes
+    for i, name in enumerate(("plateau", "improve")):
+        fake_run(tmp_path / name, name, 0, [(False, 5, {5: 1.0, 6: 0.5})] * 2, SEED_ACC)
+        if i == 0:
+            (tmp_path / name / "run_config.yaml").write_text(OmegaConf.to_yaml({"name": name, "seed": 0, "eval": {"max_level": 12}}))
+    drawn = []
+    real = regimes.plt.Axes.plot
+
+    def spy(self, x, y, *args, **kwargs):
+        drawn.append((kwargs.get("label"), kwargs.get("marker"), list(x)))
+        return real(self, x, y, *args, **kwargs)
+    monkeypatch.setattr(regimes.plt.Axes, "plot", spy)
+    lines = []
+    real_h = regimes.plt.Axes.axhline
+    monkeypatch.setattr(regimes.plt.Axes, "axhline", lambda self, y, **kw: lines.append((y, kw.get("label"))) or real_h(self, y, **kw))
+    groups = regimes.report(tmp_path)
+    assert [r.cap for r in groups["plateau"]] == [12] and [r.cap for r in groups["improve"]] == [None]
+    means = {label: (marker, x) for label, marker, x in drawn if label}
+    (m1, x1), (m2, x2) = means["improve (N=1)"], means["plateau (N=1)"]
+    assert m1 != m2 and x1 != x2  # same values, told apart by marker and position
+    assert (12, "the ladder's cap (12)") in lines

@@ -63,7 +63,7 @@ def test_clopper_pearson_matches_known_values_and_covers_at_least_95_percent():
 
 def test_review_passes_a_clean_oracle_labelled_round(tmp_path, adder):
     # the adder knows level 1; the oracle keeps exactly its correct labels there
-    ctx = context(tmp_path, "judge=oracle", "stage.curate.levels_ahead=[1]", frontier=0, champion=adder)
+    ctx = context(tmp_path, "judge=oracle", "round.ahead=[1]", frontier=0, champion=adder)
     instantiate(ctx.cfg.stage.curate).run(ctx)
     summary = instantiate(ctx.cfg.stage.review).run(ctx)
     review = read_json(ctx.out("review") / "review.json")
@@ -76,7 +76,7 @@ def test_review_passes_a_clean_oracle_labelled_round(tmp_path, adder):
 
 def test_review_blocks_a_round_that_a_noisy_oracle_let_through(tmp_path, adder):
     # the adder's labels are right at level 1 and wrong at level 2; a judge flipping half its decisions keeps half of each
-    ctx = context(tmp_path, "judge=noisy_oracle", "judge.p=0.5", "stage.curate.levels_ahead=[0,1]", "stage.review.sample_size=40",
+    ctx = context(tmp_path, "judge=noisy_oracle", "judge.p=0.5", "round.ahead=[0,1]", "stage.review.sample_size=40",
                   frontier=1, champion=adder)
     instantiate(ctx.cfg.stage.curate).run(ctx)
     summary = instantiate(ctx.cfg.stage.review).run(ctx)
@@ -91,7 +91,7 @@ def test_review_blocks_a_round_that_a_noisy_oracle_let_through(tmp_path, adder):
 @pytest.mark.parametrize("impl, split", [("audit", "test"), ("strict", "audit"), ("checks_only", "test"), ("checks_only", "audit")])
 def test_every_review_blocks_an_item_of_a_graded_split_in_the_data_even_one_no_ladder_holds(tmp_path, impl, split):
     ctx = context(tmp_path, impl=impl)
-    ladder = {p.prompt for p in ctx.ladder(split)}
+    ladder = {p.prompt for p in ctx.ladder(split, range(1, 6))}
     leaked = next(p for p in ctx.splits.draw(split, 200, lambda r: ctx.task.sample_level(2, r), random.Random(5)) if p.prompt not in ladder)
     save_rows(rows([*draw(ctx, 2, 50), leaked]), ctx.out("curate") / "data")
     summary = instantiate(ctx.cfg.stage.review).run(ctx)

@@ -55,13 +55,13 @@ def test_only_the_gate_reads_the_test_ladder_and_only_the_shadow_audit_reads_its
     real_context, real_splits = Context.ladder, Splits.ladder
     asked, via = [], []
 
-    def context_ladder(self: Context, split: str):
+    def context_ladder(self: Context, split: str, *args):
         if split in readers and self.truth.stage not in readers[split]:
             raise AssertionError(f"stage {self.truth.stage} of generation {self.gen} read the {split} ladder")
         asked.append((split, self.truth.stage))
         via.append(True)
         try:
-            return real_context(self, split)
+            return real_context(self, split, *args)
         finally:
             via.pop()
 

@@ -103,7 +103,10 @@ def test_the_default_ledger_counts_exactly_the_labels_each_stage_reads(tmp_path)
     rec = run_loop(cfg, run)["generations"][0]
     splits, ev = Splits(**cfg.splits), cfg.eval
     task = ReversedAddition()
-    ladder = {s: splits.ladder(task, s, range(1, ev.max_level + 1), ev.items_per_level, cfg.seed) for s in ("dev", "test", "audit")}
+    # each ladder as far as its stage climbed it (the levels it recorded): levels 1..top, every item of each read once
+    climbed = {"dev": read_json(run / "gen_1" / "weaknesses" / "weaknesses.json")["per_level_accuracy"],
+               "test": read_json(run / "gen_1" / "verify" / "verdict.json")["items"], "audit": read_json(run / "gen_1" / "audit" / "audit.json")["items"]}
+    ladder = {s: splits.ladder(task, s, range(1, max(map(int, climbed[s])) + 1), ev.items_per_level, cfg.seed) for s in ("dev", "test", "audit")}
     front = read_json(run / "gen_1" / "weaknesses" / "weaknesses.json")["frontier"]
     levels = [lv for lv in (front, front + 1) if 1 <= lv <= ev.max_level]
     pilot_items = sum(min(cfg.stage.experiment.items_per_level, sum(p.level == lv for p in ladder["dev"])) for lv in levels)

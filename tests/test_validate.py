@@ -35,6 +35,10 @@ class EchoStage(Stage):
     ("stage.experiment.checkpoints=0", "stage.experiment.checkpoints=0 is not allowed"),
     ("loop.patience=0", "loop.patience=0 is not allowed; it must be an integer >= 1"),
     ("loop.max_generations=0", "loop.max_generations=0 is not allowed"),
+    ("loop.max_minutes=0", "loop.max_minutes=0 is not allowed"),
+    ("eval.max_level=0", "eval.max_level=0 is not allowed"),
+    ("eval.beyond=0", "eval.beyond=0 is not allowed; it must be an integer >= 1"),
+    ("stage.verify.gate.window=3", "stage.verify.gate.window must be <= eval.beyond"),  # the gate's levels must be on its ladder
     ("loop.stages=[]", "loop.stages=[] is not allowed; it must be a list of >= 1 values, each a stage name"),
     ("loop.approve=[verify,polish]", "loop.approve names 'polish', which is not in loop.stages (weaknesses, propose,"),
     ("loop.approve=[train]", "config error: stage train has no veto; remove it from loop.approve"),
@@ -94,7 +98,7 @@ def test_every_checked_key_exists_in_the_default_config_or_a_variant(tmp_path):
     from omegaconf import OmegaConf
 
     cfgs = [make_cfg(tmp_path, experiment=None), make_cfg(tmp_path, "judge=majority", "executor=local"),
-            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=consistency"), make_cfg(tmp_path, "judge=learned"),
+            make_cfg(tmp_path, "judge=noisy_oracle", "proposer=random"), make_cfg(tmp_path, "judge=consistency", "loop.max_minutes=10", "round=span"), make_cfg(tmp_path, "judge=learned"),
             make_cfg(tmp_path, "judge=committee"), make_cfg(tmp_path, "judge=peers"),
             make_cfg(tmp_path, "executor=submitit", "executor.partition=x", "executor.folder=y", "executor.mem_gb=4")]
     missing = [key for key, _ in CHECKS if all(OmegaConf.select(c, key, default=None) is None and key != "recipe.judge_threshold" for c in cfgs)]

@@ -14,6 +14,7 @@ from pipeline.judges import Judge, JudgeInput
 from pipeline.judges.base import label_quality
 from pipeline.labelers import Labeler
 from pipeline.model import load
+from pipeline.rounds import Offsets, Round
 from pipeline.data import save_rows
 from pipeline.rundir import write_json
 from pipeline.sampling import generate
@@ -22,11 +23,10 @@ from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
 
-def round_levels(frontier: int, ahead: tuple[int, ...] | list[int], top: int) -> list[int]:
-    """The levels a round labels: frontier + each of `ahead`, from level 1 up (a frontier of 0 has no level 0) and at
-    most `top`, the ladder's top (`eval.max_level`): the loop's goal, and the last level any gate can measure. Past it
-    a round only made training dearer (longer rows): from frontier 11 on a 12-level ladder, labels at 13 and 14."""
-    return sorted({min(frontier + d, top) for d in ahead if frontier + d >= 1})
+def round_levels(frontier: int, ahead: tuple[int, ...] | list[int], top: int | None) -> list[int]:
+    """The levels a round of fixed offsets labels (`rounds.Offsets`): frontier + each of `ahead`, from level 1 up and at
+    most `top`, the ladder's cap when one is set."""
+    return Round.clip([frontier + d for d in ahead], top)
 
 
 def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> list[Problem]:
@@ -57,7 +57,8 @@ def self_label(ctx: Context, judge: Judge, labeler: Labeler, model: Any, tok: An
 
 
 class Curate(Stage):
-    """`n_problems` candidates at frontier + `levels_ahead`, labelled by the champion, filtered by the judge.
+    """`n_problems` candidates at the levels `round` sets from the champion's frontier (the `round` config group: fixed
+    offsets, or a span that grows with the frontier), labelled by the champion, filtered by the judge.
 
     With `calibrate`, a judge that has a threshold (others are used as they are) gets the loosest of `thresholds` whose precision on
     the dev ladder at the target levels (items with known answers that never reach training) is at
@@ -70,17 +71,17 @@ class Curate(Stage):
     name = "curate"
 
     def __init__(
-        self, judge: Judge, labeler: Labeler, n_problems: int = 4096, levels_ahead: tuple[int, ...] = (1,), calibrate: bool = False,
+        self, judge: Judge, labeler: Labeler, n_problems: int = 4096, round: Round | None = None, calibrate: bool = False,
         thresholds: tuple[float, ...] = (0.99,), target_precision: float = 0.98,
     ) -> None:
         if calibrate and not thresholds:
             raise ValueError("calibrate needs at least one threshold to choose from")
-        self.judge, self.labeler, self.n_problems, self.levels_ahead = judge, labeler, n_problems, tuple(levels_ahead)
+        self.judge, self.labeler, self.n_problems, self.round = judge, labeler, n_problems, round or Offsets((1,))
         self.calibrate, self.thresholds, self.target_precision = calibrate, sorted(thresholds, reverse=True), target_precision
 
     def run(self, ctx: Context) -> dict[str, Any]:
         front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
-        levels = round_levels(front, self.levels_ahead, ctx.cfg.eval.max_level)
+        levels = self.round.levels(front, ctx.cap)
         recipe = ctx.recipe()
         model, tok = load(ctx.champion_dir, ctx.device)
         seed = ctx.cfg.seed * 1000 + ctx.gen
@@ -130,7 +131,7 @@ class Curate(Stage):
 
     def _calibrated(self, ctx: Context, levels: list[int], model: Any, tok: Any, seed: int) -> tuple[Judge, dict[str, Any]]:
         """The judge at the loosest threshold that keeps `target_precision` on dev items at `levels`."""
-        items = [p for p in ctx.ladder("dev") if p.level in levels]
+        items = ctx.ladder("dev", levels)
         prompts = [p.prompt for p in items]
         labels = [a[0] for a in generate(model, tok, prompts)]
         correct = ctx.truth.correct(items, labels, DECIDE)

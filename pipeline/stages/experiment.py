@@ -27,7 +27,8 @@ from pipeline.model import load
 from pipeline.pilot import PilotSpec, Source, run_pilot
 from pipeline.rundir import write_json
 from pipeline.stages.base import Stage
-from pipeline.stages.curate import fresh_problems, round_levels, self_label
+from pipeline.rounds import Offsets, Round
+from pipeline.stages.curate import fresh_problems, self_label
 from pipeline.truth import DECIDE
 
 
@@ -46,7 +47,7 @@ class Experiment(Stage):
         judge: Judge,
         labeler: Labeler,
         round_size: int = 1024,
-        round_levels: tuple[int, ...] = (1,),
+        round: Round | None = None,
         seeds: tuple[int, ...] = (0, 1),
         steps: int = 30,
         batch_scale: float = 0.5,
@@ -57,7 +58,7 @@ class Experiment(Stage):
     ) -> None:
         if len(seeds) < 2:
             raise ValueError("pilots need >= 2 seeds, or interpret cannot tell a gain from seed noise")
-        self.executor, self.judge, self.labeler, self.round_size, self.round_levels = executor, judge, labeler, round_size, tuple(round_levels)
+        self.executor, self.judge, self.labeler, self.round_size, self.round = executor, judge, labeler, round_size, round or Offsets((1,))
         self.seeds, self.steps, self.batch_scale = tuple(seeds), steps, batch_scale
         self.levels_ahead, self.items_per_level = tuple(levels_ahead), items_per_level
         self.checkpoints, self.max_rows = checkpoints, max_rows
@@ -65,7 +66,7 @@ class Experiment(Stage):
     def run(self, ctx: Context) -> dict[str, Any]:
         built = ctx.read("build", "built.json")["built"]
         front = ctx.champion_frontier()
-        levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= ctx.cfg.eval.max_level})
+        levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= (ctx.cap or front + d)})
         out = ctx.out(self.name)
         items = ctx.dev_items(levels, self.items_per_level)
         # the pilots' scorer: true answers (read here, they decide the pilot scores) or label-free (prompts only)
@@ -95,7 +96,7 @@ class Experiment(Stage):
     def _rounds(self, ctx: Context, built: list[dict[str, Any]], front: int) -> dict[str, dict[str, Any]]:
         """One pilot round per distinct (temperature, judge threshold) among the candidates, on the same problems."""
         model, tok = load(ctx.champion_dir, ctx.device)
-        problems = fresh_problems(ctx, round_levels(front, self.round_levels, ctx.cfg.eval.max_level), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
+        problems = fresh_problems(ctx, self.round.levels(front, ctx.cap), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
         rounds: dict[str, dict[str, Any]] = {}
         for recipe in (c["recipe"] for c in built):
             key = _round_key(recipe)

@@ -168,7 +168,7 @@ class UntilLearned(Train):
             new: Dataset) -> dict[str, Any]:
         top = max(new["level"], default=0) if "level" in new.column_names else 0  # the round's highest level; 0: an empty round
         frontier = ctx.champion_frontier()
-        levels = range(1, min(max(top, frontier), ctx.cfg.eval.max_level) + 1)
+        levels = range(1, min(max(top, frontier), ctx.cap or max(top, frontier)) + 1)
         checks, learned_at = LevelChecks(ctx, model, tok, ctx.dev_items(levels, self.check_items)), []
 
         def learned(step: int) -> bool:

@@ -13,7 +13,8 @@ asks more: the successor must also beat the same training without this generatio
 
 Each decision is tested at its level in the run (`Gate.level`: the gate's `correction` spreads alpha over the run's
 decisions, read back from the earlier verdicts), and holds the mastered levels to the best any champion of the run
-showed on this ladder (their recorded answers). Only this stage (and the seed's first verdict) reads the test ladder."""
+showed on this ladder (their recorded answers). Only this stage (and the seed's first verdict) reads the test ladder, and
+it climbs it as far as the two models need: a level past both frontiers by `eval.beyond`, at most the cap (`eval.max_level`)."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -45,8 +46,7 @@ class Verify(Stage):
         self.gate = gate
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        items = ctx.ladder("test")
-        champion, successor = self.answers(ctx, items)
+        items, (champion, successor) = self.answers(ctx)
         verdict = self.decide(items, champion, successor, self.level(ctx), ctx.shown(self.name, "verdict.json", items))
         return self.record(ctx, verdict, successor, ctx.champion_gen)
 
@@ -55,16 +55,29 @@ class Verify(Stage):
         verdicts = (ctx.run.stage_dir(g, self.name) / "verdict.json" for g in range(1, ctx.gen))
         return self.gate.level([read_json(v)["p_value"] for v in verdicts if v.is_file()])
 
-    def answers(self, ctx: Context, items: list[Problem]) -> tuple[list[bool], list[bool]]:
-        """Per-item correctness of the champion (its recorded answers when computed the same way) and the successor."""
+    def answers(self, ctx: Context) -> tuple[list[Problem], tuple[list[bool], list[bool]]]:
+        """The test ladder, climbed until champion and successor are both past their frontiers (`Context.climb`), and
+        per-item correctness of the champion (its recorded answers where they cover a level and were computed the same
+        way) and of the successor."""
         here = provenance(ctx)
         recorded = ctx.read("verify", "verdict.json", gen=ctx.champion_gen)
-        answers = recorded.get("successor_correct", "")
-        if len(answers) == len(items) and all(recorded.get(k) == v for k, v in here.items()):
-            champion = [bit == "1" for bit in answers]
-        else:  # recorded on another device, dtype or scorer, without answers, or on another ladder: evaluate it again
-            champion = ctx.correctness(*load(ctx.champion_dir, ctx.device), items, self.use)
-        return champion, ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, self.use)
+        bits = (recorded.get("successor_correct") or "") if all(recorded.get(k) == v for k, v in here.items()) else ""
+        models: dict[str, Any] = {}
+
+        def model(name: str, folder: Any) -> Any:
+            if name not in models:
+                models[name] = load(folder, ctx.device)
+            return models[name]
+
+        def score(items: list[Problem], offset: int) -> list[list[bool]]:
+            if len(bits) >= offset + len(items):  # the champion's own ladder held this level: its answers, not a new evaluation
+                champion = [b == "1" for b in bits[offset:offset + len(items)]]
+            else:  # past its ladder, or recorded on another device, dtype or scorer: evaluate it
+                champion = ctx.correctness(*model("champion", ctx.champion_dir), items, self.use)
+            return [champion, ctx.correctness(*model("successor", ctx.out("train") / "model"), items, self.use)]
+
+        items, (champion, successor) = ctx.climb("test", score, self.gate.threshold, self.gate.min_items, models=2)
+        return items, (champion, successor)
 
     def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Verdict:
         """The verdict on per-item correctness of both models at level `alpha`, the mastered levels held to what the
@@ -73,8 +86,9 @@ class Verify(Stage):
 
     def first(self, ctx: Context) -> dict[str, Any]:
         """Generation 0: the seed has no champion to beat; its verdict records what it scores."""
-        items = ctx.ladder("test")
-        successor = ctx.correctness(*load(ctx.out("train") / "model", ctx.device), items, MEASURE)  # no decision: the seed is the first champion
+        model, tok = load(ctx.out("train") / "model", ctx.device)
+        items, (successor,) = ctx.climb("test", lambda level, _: [ctx.correctness(model, tok, level, MEASURE)],  # no decision: the seed is the first champion
+                                        self.gate.threshold, self.gate.min_items)
         return self.record(ctx, self.gate.first(items, successor), successor, None)
 
     def record(self, ctx: Context, verdict: Verdict, successor: list[bool], champion_gen: int | None,
@@ -125,8 +139,7 @@ class Controlled(Verify):
     are kept (`verify/control`) so that the shadow audit can ask the same question on its own items."""
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        items = ctx.ladder("test")
-        champion, successor = self.answers(ctx, items)
+        items, (champion, successor) = self.answers(ctx)
         alpha, earlier = self.level(ctx), ctx.shown(self.name, "verdict.json", items)
         verdict = self.decide(items, champion, successor, alpha, earlier)
         if not verdict.promoted:

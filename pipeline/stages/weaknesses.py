@@ -1,4 +1,5 @@
-"""Stage 1: where is the champion weak? Per-level accuracy on the dev ladder, its frontier, error kinds.
+"""Stage 1: where is the champion weak? Per-level accuracy on the dev ladder, its frontier, error kinds. The ladder
+follows the champion: levels 1.. up to `eval.beyond` judged levels past its frontier (`Context.climb`).
 
 Accuracy is what the run's scorer says: the true answers (counted as decided), or a label-free estimate
 (`humans=none`), in which case the error kinds are only what the answers' shape shows."""
@@ -13,6 +14,7 @@ from pipeline.rundir import write_json
 from pipeline.sampling import greedy
 from pipeline.stages.base import Stage
 from pipeline.truth import DECIDE
+from tasks import Problem
 
 
 class Weaknesses(Stage):
@@ -23,9 +25,14 @@ class Weaknesses(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         model, tok = load(ctx.champion_dir, ctx.device)
-        items = ctx.ladder("dev")
-        answers = greedy(model, tok, [p.prompt for p in items])
-        correct = ctx.scorer.score(model, tok, ctx.task, items, answers, ctx.check(DECIDE))
+        answers: list[str] = []
+
+        def score(level: list[Problem], _: int) -> list[list[bool]]:
+            said = greedy(model, tok, [p.prompt for p in level])
+            answers.extend(said)
+            return [ctx.scorer.score(model, tok, ctx.task, level, said, ctx.check(DECIDE))]
+        # the champion's ladder: levels up to `eval.beyond` past its frontier; the champion trained on rounds before this one
+        items, (correct,) = ctx.climb("dev", score, self.threshold, self.min_items, through=ctx.gen - 1)
         acc = per_level(items, correct)
         front = frontier(acc, self.threshold, counts(items), self.min_items)
         errors: dict[int, dict[str, float]] = {}
