@@ -11,14 +11,16 @@ anything, and longer rows only make training dearer.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 
-class Round:
+class Round(ABC):
     """The levels a round labels, given the champion's frontier and the ladder's cap (None: no cap)."""
 
+    @abstractmethod
     def levels(self, frontier: int, cap: int | None) -> list[int]:
-        raise NotImplementedError
+        """The round's levels, in order, each once."""
 
     @staticmethod
     def clip(levels: list[int], cap: int | None) -> list[int]:

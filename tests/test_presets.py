@@ -13,8 +13,8 @@ from pipeline import plugins
 from pipeline.judge_table import compare, recorded, score
 from pipeline.loop import run_loop
 from pipeline.model import load
+from pipeline.rounds import Offsets
 from pipeline.sampling import greedy
-from pipeline.stages.curate import round_levels
 from pipeline.validate import validate
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
@@ -128,7 +128,7 @@ def test_the_default_round_draws_levels_past_the_next_whose_halves_the_champion_
     cfg = make_cfg(tmp_path, experiment=None)
     assert cfg.labeler._target_ == "pipeline.labelers.Split"  # the labeler that asks the halves
     task, rng, frontier = ReversedAddition(), random.Random(0), 5
-    levels = round_levels(frontier, cfg.round.ahead, cfg.eval.max_level)
+    levels = Offsets(cfg.round.ahead).levels(frontier, cfg.eval.max_level)
     assert min(levels) > frontier + 1  # past what a champion answers as posed
     assert all(_mastered_share(task, level, frontier, rng) > 0.85 for level in levels)  # 0.96 and 0.90 at 7 and 8
     assert _mastered_share(task, 2 * frontier + 2, frontier, rng) < 0.5  # the limit: past twice the frontier, most do not cut so
@@ -137,6 +137,7 @@ def test_the_default_round_draws_levels_past_the_next_whose_halves_the_champion_
 def test_a_round_never_labels_past_the_cap_of_the_ladder(tmp_path):
     cfg = make_cfg(tmp_path, "eval.max_level=12", experiment=None)
     top, ahead = cfg.eval.max_level, cfg.round.ahead
-    assert round_levels(top - 1, ahead, top) == [top]  # from 11: the round's 13 and 14 become 12, the last level a gate measures
-    assert round_levels(5, ahead, top) == [5 + d for d in ahead]  # below the top nothing changes
-    assert round_levels(30, ahead, None) == [30 + d for d in ahead]  # no cap (the default): nothing to clip
+    rnd = Offsets(ahead)
+    assert rnd.levels(top - 1, top) == [top]  # from 11: the round's 13 and 14 become 12, the last level a gate measures
+    assert rnd.levels(5, top) == [5 + d for d in ahead]  # below the top nothing changes
+    assert rnd.levels(30, None) == [30 + d for d in ahead]  # no cap (the default): nothing to clip

@@ -23,12 +23,6 @@ from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
 
-def round_levels(frontier: int, ahead: tuple[int, ...] | list[int], top: int | None) -> list[int]:
-    """The levels a round of fixed offsets labels (`rounds.Offsets`): frontier + each of `ahead`, from level 1 up and at
-    most `top`, the ladder's cap when one is set."""
-    return Round.clip([frontier + d for d in ahead], top)
-
-
 def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> list[Problem]:
     """Up to `n` distinct training-split problems at `levels` (chosen uniformly) that are not in the earlier data."""
     earlier = set(ctx.pool()["prompt"][:])  # one slice: iterating a column row by row takes seconds
