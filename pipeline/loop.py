@@ -166,12 +166,6 @@ def stop(records: list[dict[str, Any]], cfg: DictConfig, frontier: int, elapsed:
     return None
 
 
-def stop_reason(records: list[dict[str, Any]], cfg: DictConfig, frontier: int, elapsed: float = 0.0) -> str | None:
-    """`stop`'s reason in words, or None to go on."""
-    fired = stop(records, cfg, frontier, elapsed)
-    return None if fired is None else fired.reason
-
-
 def run_loop(cfg: DictConfig, root: Path, overrides: list[str] | None = None, ask: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The whole run in folder `root`; returns the summary (also written to summary.json).
 

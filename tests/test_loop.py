@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from pipeline.loop import ConfigError, _print_generation, check_resume, run_loop, stop, stop_reason
+from pipeline.loop import ConfigError, _print_generation, check_resume, run_loop, stop
 from pipeline.rundir import RunDir
 from tests.conftest import make_cfg
 
@@ -166,9 +166,9 @@ def test_the_loop_stops_at_the_top_of_the_ladder_and_not_below(tmp_path):
     """A champion at eval.max_level leaves the gate no test item to win on: the next generation could only be rejected."""
     cfg = make_cfg(tmp_path, "eval.max_level=10", "loop.max_generations=8")
     gen = {"generation": 2, "promoted": True, "blocked": False}
-    assert stop_reason([gen], cfg, 10).startswith("the top of the ladder: frontier 10")
-    assert stop_reason([gen], cfg, 9) is None
-    assert stop_reason([], cfg, 10).startswith("the top of the ladder")  # a seed that already masters the whole ladder
+    assert stop([gen], cfg, 10).reason.startswith("the top of the ladder: frontier 10")
+    assert stop([gen], cfg, 9) is None
+    assert stop([], cfg, 10).reason.startswith("the top of the ladder")  # a seed that already masters the whole ladder
 
 
 def test_the_generation_line_shows_no_accuracy_for_a_level_past_the_ladder(capsys):
