@@ -20,8 +20,8 @@ help: ## list the targets
 	@echo "  extra Hydra overrides: make loop ARGS='judge=oracle loop.max_generations=3'"
 	@echo "  resume a run:          make loop RUN=runs/default/<timestamp>"
 	@echo "  resume regimes:        make regimes RUN=runs/regimes/<timestamp>   (its own overrides; finished runs are not redone)"
-	@echo "  regimes report:        $(PY) -m pipeline.regimes runs/regimes/<timestamp>"
-	@echo "  gate error rates:      $(PY) -m pipeline.gate_check"
+	@echo "  regimes report:        $(PY) -m pipeline.tools.regimes runs/regimes/<timestamp>"
+	@echo "  gate error rates:      $(PY) -m pipeline.tools.gate_check"
 
 # The virtual environment. torch first: if the python3 that runs make already has torch
 # (a GPU machine's CUDA build), the venv reuses it; otherwise it gets the pinned CPU wheel,
@@ -51,7 +51,7 @@ loop: $(READY) ## run the successor loop on the default config (RUN=<run folder>
 regimes: $(READY) ## run every regime preset on SEEDS (>= 3), then regimes.md and regimes.png (RUN=<sweep> resumes)
 	$(PY) -m pipeline.loop --multirun hydra.sweep.dir=$(SWEEP) 'hydra.sweep.subdir=$${name}-seed$${seed}' \
 		$(if $(wildcard $(SWEEP)/multirun.yaml),$$(sed -n '/^    task:/,/^  job:/s/^    - //p' $(SWEEP)/multirun.yaml),experiment=$(REGIMES) seed=$(SEEDS) $(REGIMES_ARGS)) $(ARGS)
-	$(PY) -m pipeline.regimes $(SWEEP)
+	$(PY) -m pipeline.tools.regimes $(SWEEP)
 
 test: $(READY) ## run all tests, the slow end-to-end ones included
 	$(PY) -m pytest -q --durations=12 $(ARGS)
@@ -59,11 +59,12 @@ test: $(READY) ## run all tests, the slow end-to-end ones included
 test-fast: $(READY) ## run the fast tests only
 	$(PY) -m pytest -q -m 'not slow' $(ARGS)
 
-lint: $(READY) ## check the code with ruff (configured in pyproject.toml)
+lint: $(READY) ## check the code with ruff (configured in pyproject.toml), then the package layout (no import cycle, no stage importing a stage)
 	$(VENV)/bin/ruff check .
+	$(PY) -m pipeline.tools.imports_check
 
 clean: ## remove the virtual environment (runs/ is kept)
 	rm -rf $(VENV) *.egg-info
 
 bench: $(READY) ## this machine's speed (the yardstick, first line), then training and sampling speed (prints numbers)
-	$(PY) -m pipeline.bench $(ARGS)
+	$(PY) -m pipeline.tools.bench $(ARGS)

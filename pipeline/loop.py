@@ -26,16 +26,15 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
-from pipeline import approve
-from pipeline import device as devices
-from pipeline import knowledge, plugins
-from pipeline.context import Context
-from pipeline.executors import cores
-from pipeline.report import generation_record, past_frontier, wall_seconds, write_report
-from pipeline.rundir import LEDGER, RunDir, RunDirError, write_json, write_text
-from pipeline.seed import make_seed
+from pipeline.components.executors import cores
+from pipeline.core import approve, knowledge, plugins
+from pipeline.core import device as devices
+from pipeline.core.context import Context
+from pipeline.core.report import generation_record, past_frontier, wall_seconds, write_report
+from pipeline.core.rundir import LEDGER, RunDir, RunDirError, write_json, write_text
+from pipeline.core.validate import ConfigError, validate
 from pipeline.stages import Stage
-from pipeline.validate import ConfigError, validate
+from pipeline.stages.seed import make_seed
 
 console = Console(highlight=False, soft_wrap=True)
 #: keys of a stage's summary that mean "no successor this generation" (review's block, train's failure)

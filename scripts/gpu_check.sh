@@ -20,5 +20,5 @@ grep -E '^gen|seed|stopped|Error|error' "$OUT/loop_gpu.log" | head -40
 run=$(ls -d runs/gpu/*/ | tail -1)
 mkdir -p "$OUT/gpu" && cp "$run"/{summary.json,report.md} "$OUT/gpu/" 2>/dev/null
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && { tail -30 "$OUT/loop_gpu.log"; exit $rc; }
-python3 -m pipeline.adder_check "$run" --digits 10 --n 10000
-timeout 60 python3 -m pipeline.bench --hidden 256 --layers 6 --heads 8 --batch-size 512 2>&1 | tail -6
+python3 -m pipeline.tools.adder_check "$run" --digits 10 --n 10000
+timeout 60 python3 -m pipeline.tools.bench --hidden 256 --layers 6 --heads 8 --batch-size 512 2>&1 | tail -6

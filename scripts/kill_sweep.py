@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from pipeline.rundir import RunDir
+from pipeline.core.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["experiment=tiny", "logger=none", "seed_model.max_steps=600", "recipe.steps=100", "loop.max_generations=3", "loop.patience=3"]

@@ -10,8 +10,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
-from pipeline.model import build_model, build_tokenizer, save
-from pipeline.training import encode, train
+from pipeline.ml.model import build_model, build_tokenizer, save
+from pipeline.ml.training import encode, train
 from tasks.addition import ReversedAddition
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.approve import Approver, NoAnswer
-from pipeline.gate import Gate, Verdict
+from pipeline.components.gate import Gate, Verdict
+from pipeline.core.approve import Approver, NoAnswer
+from pipeline.core.rundir import write_json
 from pipeline.loop import run_loop
-from pipeline.rundir import write_json
 from pipeline.stages import Stage
 from pipeline.stages.review import Review
 from pipeline.stages.select import GainPerCompute

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.audit import ShadowAudit
-from pipeline.context import Context
-from pipeline.evaluate import bits
-from pipeline.gate import Gate
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.components.gate import Gate
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, read_json, write_json
+from pipeline.ml.evaluate import bits
+from pipeline.stages.audit import ShadowAudit
 from tests.conftest import make_cfg
 
 

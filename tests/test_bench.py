@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from pipeline.bench import time_to_levels
+from pipeline.tools.bench import time_to_levels
 
 
 def _run(root, seed_start: float, seed_end: float, reused: bool, verified: dict[int, tuple[float, int]]):
@@ -32,7 +32,7 @@ def test_time_to_seed_plus_k_includes_the_seed_trained_here_or_in_an_earlier_run
 def test_the_yardstick_reads_a_positive_speed_and_leaves_torch_threads_as_it_found_them():
     import torch
 
-    from pipeline import yardstick
+    from pipeline.tools import yardstick
 
     before = torch.get_num_threads()
     assert yardstick.reading(repeats=1, steps=2) > 0
@@ -40,7 +40,7 @@ def test_the_yardstick_reads_a_positive_speed_and_leaves_torch_threads_as_it_fou
 
 
 def test_bench_prints_the_yardstick_line_first_and_returns_the_reading(monkeypatch, capsys):
-    from pipeline import bench, yardstick
+    from pipeline.tools import bench, yardstick
 
     monkeypatch.setattr(yardstick, "reading", lambda: 12.34)
     assert bench.yardstick() == 12.34

@@ -11,13 +11,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from pipeline.context import Context
-from pipeline.data import save_rows
-from pipeline.judges import LengthJudge
-from pipeline.logger import NoLogger
-from pipeline.model import build_model, build_tokenizer, n_params, save
-from pipeline.proposers.base import candidate
-from pipeline.rundir import RunDir, write_json
+from pipeline.components.judges import LengthJudge
+from pipeline.components.proposers.base import candidate
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, write_json
+from pipeline.ml.data import save_rows
+from pipeline.ml.model import build_model, build_tokenizer, n_params, save
 from pipeline.stages.build import Build, memory_estimate
 from tests.conftest import make_cfg
 from tests.test_propose import research_overrides

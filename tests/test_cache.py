@@ -5,8 +5,8 @@ import threading
 import time
 from pathlib import Path
 
-from pipeline.cache import claim, seal
-from pipeline.rundir import atomic_dir, write_json
+from pipeline.core.cache import claim, seal
+from pipeline.core.rundir import atomic_dir, write_json
 
 
 def _store(entry_path: Path, payload: str = "weights") -> None:

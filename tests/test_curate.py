@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 
-from pipeline.context import Context
-from pipeline.data import load_rows, save_rows
-from pipeline.logger import NoLogger
-from pipeline.report import past_frontier
-from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.report import past_frontier
+from pipeline.core.rundir import RunDir, read_json, write_json
+from pipeline.ml.data import load_rows, save_rows
 from tests.conftest import make_cfg
 
 
@@ -68,7 +68,7 @@ def test_a_two_level_round_says_how_many_labels_are_past_the_frontier(tmp_path, 
 def test_a_capped_ladders_round_never_labels_past_the_cap_whatever_the_round(tmp_path, adder):
     """Every round of the `round` group, from any frontier: no level past eval.max_level, in the round's plan and in the
     data a curate run writes (a span from frontier 3 would reach 6; the cap is 4)."""
-    from pipeline import plugins
+    from pipeline.core import plugins
     for name in ("offsets", "as_posed", "span"):
         rnd = plugins.instantiate(make_cfg(tmp_path, f"round={name}").round, plugins.PROJECT)
         assert all(max(rnd.levels(f, 12)) <= 12 for f in range(0, 30))

@@ -1,5 +1,5 @@
 """Datasets on disk: built without dill hashing, fingerprinted by content, read back unchanged."""
-from pipeline.data import from_columns, load_rows, save_rows
+from pipeline.ml.data import from_columns, load_rows, save_rows
 
 
 def test_rows_round_trip_and_fingerprint_follows_content(tmp_path):

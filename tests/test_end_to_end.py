@@ -19,9 +19,9 @@ import pytest
 from datasets import load_from_disk
 from omegaconf import OmegaConf
 
-from pipeline.gate import Gate
-from pipeline.regimes import load_run
-from pipeline.splits import Splits
+from pipeline.components.gate import Gate
+from pipeline.ml.splits import Splits
+from pipeline.tools.regimes import load_run
 from tests.test_regimes import _make_regimes
 
 #: the CI size: the four-stage loop (as `make regimes`), a 2-level seed, small rounds and ladders. The round is at the

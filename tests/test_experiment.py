@@ -11,14 +11,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from pipeline.context import Context
-from pipeline.data import save_rows
-from pipeline.executors import Inline, Local, Submitit
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir, read_json, write_json
-from pipeline.validate import validate
-from pipeline.judges import ConsistencyJudge
-from pipeline.labelers import Greedy
+from pipeline.components.executors import Inline, Local, Submitit
+from pipeline.components.judges import ConsistencyJudge
+from pipeline.components.labelers import Greedy
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, read_json, write_json
+from pipeline.core.validate import validate
+from pipeline.ml.data import save_rows
 from pipeline.stages.experiment import Experiment, pilot_sources
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.judges.base import Judge, JudgeInput
+from pipeline.components.judges.base import Judge, JudgeInput
+from pipeline.core.rundir import LOCK, RunDir, RunDirError
 from pipeline.loop import ConfigError, run_loop
-from pipeline.rundir import LOCK, RunDir, RunDirError
 from tests.conftest import make_cfg
 
 FOUR = "loop.stages=[weaknesses,curate,train,verify]"

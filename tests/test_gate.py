@@ -3,9 +3,9 @@ from math import comb, pi
 
 import pytest
 
-from pipeline.gate import Gate, most, right
-from pipeline.gate_check import gain, per_champion, same, simulate_runs
-from pipeline.stats import discordant, mcnemar_exact
+from pipeline.components.gate import Gate, most, right
+from pipeline.ml.stats import discordant, mcnemar_exact
+from pipeline.tools.gate_check import gain, per_champion, same, simulate_runs
 from tasks import Problem
 
 
@@ -81,7 +81,7 @@ def test_small_gain_is_not_significant():
 
 
 def test_a_level_with_few_items_does_not_set_the_frontier():
-    from pipeline.splits import Splits
+    from pipeline.ml.splits import Splits
     from tasks.reverse import StringTransform
 
     items = Splits().ladder(StringTransform(), "test", range(1, 5), 100, seed=0)

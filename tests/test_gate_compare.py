@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from pipeline.gate_compare import table, truths
-from pipeline.rundir import write_json
+from pipeline.core.rundir import write_json
+from pipeline.tools.gate_compare import table, truths
 
 
 def _gen(run, gen, audit=None, verdict=None):
@@ -21,8 +21,8 @@ def test_truth_comes_from_the_audit_and_from_a_truth_gate_only(tmp_path):
          verdict={"champion_gen": 0, "promoted": False, "successor_frontier": 5})  # the audit wins over the run's own verdict
     _gen(run, 2, audit={"champion_gen": 1, "outcome": "no successor"})  # blocked: nothing to compare
     _gen(run, 3, verdict={"champion_gen": 1, "promoted": False, "successor_frontier": 6})  # no audit: the verdict, if it scored truth
-    label_free = OmegaConf.create({"scorer": {"_target_": "pipeline.scoring.SelfConsistency"}})
-    truth = OmegaConf.create({"scorer": {"_target_": "pipeline.scoring.TrueAnswers"}})
+    label_free = OmegaConf.create({"scorer": {"_target_": "pipeline.components.scorers.SelfConsistency"}})
+    truth = OmegaConf.create({"scorer": {"_target_": "pipeline.components.scorers.TrueAnswers"}})
     assert [(g, t["truth_promoted"]) for g, t in truths(run, label_free)] == [(1, True)]
     assert [(g, t["truth_promoted"], t["champion_gen"]) for g, t in truths(run, truth)] == [(1, True, 0), (3, False, 1)]
     assert [g for g, _ in truths(run, OmegaConf.create({}))] == [1, 3]  # a run from before scorers existed gated on truth

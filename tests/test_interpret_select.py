@@ -9,9 +9,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from pipeline.context import Context
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, read_json, write_json
 from pipeline.stages.interpret import Interpret
 from pipeline.stages.select import BestGain, GainPerCompute
 from tests.conftest import make_cfg

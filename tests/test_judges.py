@@ -3,11 +3,22 @@ import random
 import pytest
 import torch
 
-from pipeline.judges import AnyOf, CommitteeJudge, ConsistencyJudge, JudgeInput, LengthJudge, MajorityJudge, NoisyOracleJudge, NoJudge, OracleJudge, SplitJudge
-from pipeline.model import load
-from pipeline.rundir import read_json
-from pipeline.sampling import greedy
-from pipeline.scoring import SplitCheck
+from pipeline.components.judges import (
+    AnyOf,
+    CommitteeJudge,
+    ConsistencyJudge,
+    JudgeInput,
+    LengthJudge,
+    MajorityJudge,
+    NoisyOracleJudge,
+    NoJudge,
+    OracleJudge,
+    SplitJudge,
+)
+from pipeline.components.scorers import SplitCheck
+from pipeline.core.rundir import read_json
+from pipeline.ml.model import load
+from pipeline.ml.sampling import greedy
 from tasks.addition import ReversedAddition
 
 TASK = ReversedAddition()
@@ -213,7 +224,7 @@ def test_split_scorer_leaves_problems_without_a_cut_to_self_consistency(adder):
 def test_committee_keeps_what_its_members_agree_on_and_reuses_them(adder, tmp_path):
     from datasets import Dataset
 
-    from pipeline.judges import CommitteeJudge
+    from pipeline.components.judges import CommitteeJudge
 
     model, tok = load(adder)
     earlier = TASK.sample(1, 2000, random.Random(5))  # what the adder was trained on: 1-digit sums
@@ -244,7 +255,7 @@ def test_committee_keeps_what_its_members_agree_on_and_reuses_them(adder, tmp_pa
 
 
 def test_corruptions_are_the_errors_a_champion_makes_and_marks_point_at_them():
-    from pipeline.judges.learned import corrupt, marks
+    from pipeline.components.judges.learned import corrupt, marks
 
     rng = random.Random(0)
     for p in TASK.sample(4, 200, rng):
@@ -259,8 +270,8 @@ def test_corruptions_are_the_errors_a_champion_makes_and_marks_point_at_them():
 def test_learned_verifier_tells_right_labels_from_corrupted_ones(tmp_path, adder):
     from datasets import Dataset
 
-    from pipeline.judges import LearnedJudge
-    from pipeline.judges.learned import corrupt
+    from pipeline.components.judges import LearnedJudge
+    from pipeline.components.judges.learned import corrupt
 
     rng = random.Random(1)
     earlier = TASK.sample(1, 3000, rng)  # 1-digit sums: 100 problems, few enough to learn to check in a few hundred steps
@@ -279,7 +290,7 @@ def test_learned_verifier_tells_right_labels_from_corrupted_ones(tmp_path, adder
 def test_peers_are_trained_apart_vote_with_the_champion_and_follow_the_promoted_rounds(adder, tmp_path):
     from datasets import Dataset
 
-    from pipeline.judges import PeersJudge
+    from pipeline.components.judges import PeersJudge
 
     model, tok = load(adder)
     earlier = TASK.sample(1, 2000, random.Random(5))  # the champion's trusted data: 1-digit sums

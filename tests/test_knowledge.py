@@ -9,13 +9,13 @@ import pytest
 from datasets import Dataset
 from omegaconf import OmegaConf
 
-from pipeline import knowledge, plugins
-from pipeline.judges import JudgeInput, NoJudge
-from pipeline.knowledge import DECOMPOSITION, FORMAT, GROUND_TRUTH, SYMMETRY
+from pipeline.components.judges import JudgeInput, NoJudge
+from pipeline.core import knowledge, plugins
+from pipeline.core.knowledge import DECOMPOSITION, FORMAT, GROUND_TRUTH, SYMMETRY
+from pipeline.core.validate import validate
 from pipeline.loop import ConfigError, run_loop
-from pipeline.model import load
-from pipeline.sampling import greedy
-from pipeline.validate import validate
+from pipeline.ml.model import load
+from pipeline.ml.sampling import greedy
 from tasks import Problem
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
@@ -23,7 +23,7 @@ from tests.test_validate import _cli
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
-# Written from what each component's code calls on the task (pipeline/judges/, labelers.py, scoring.py), not from its
+# Written from what each component's code calls on the task (pipeline/components/judges/, labelers.py, scoring.py), not from its
 # declaration: (class, hooks it reads, hooks it cannot work without). Ground truth is `solve`, read through the ledger.
 EXPECTED = {
     ("judge", "any_of"): (SYMMETRY, {"well_formed", "equivalents"}, set()),  # the committee's format, the consistency member's forms
@@ -129,11 +129,11 @@ def test_each_shipped_task_with_the_defaults_and_with_format_only_components(tmp
 
 @pytest.mark.parametrize("overrides, refused", [
     ("labeler=equivalents judge=majority", "which labeler Equivalents (equivalents) cannot"),
-    ("labeler=greedy judge=majority stage.curate.judge={_target_:pipeline.judges.SplitJudge}", "which judge SplitJudge (parts) cannot"),
-    ("labeler=greedy judge=majority stage.experiment.labeler={_target_:pipeline.labelers.Split}", "which labeler Split (pieces, join) cannot"),
-    ("labeler=greedy judge=any_of judge.judges=[{_target_:pipeline.judges.LengthJudge},{_target_:pipeline.judges.SplitJudge}]",
+    ("labeler=greedy judge=majority stage.curate.judge={_target_:pipeline.components.judges.SplitJudge}", "which judge SplitJudge (parts) cannot"),
+    ("labeler=greedy judge=majority stage.experiment.labeler={_target_:pipeline.components.labelers.Split}", "which labeler Split (pieces, join) cannot"),
+    ("labeler=greedy judge=any_of judge.judges=[{_target_:pipeline.components.judges.LengthJudge},{_target_:pipeline.components.judges.SplitJudge}]",
      "which judge AnyOf (parts) cannot"),
-    ("labeler=greedy judge=split +judge.uncut={_target_:pipeline.judges.LengthJudge}", None),  # the length judge decides what cannot be cut
+    ("labeler=greedy judge=split +judge.uncut={_target_:pipeline.components.judges.LengthJudge}", None),  # the length judge decides what cannot be cut
     ("labeler=greedy judge=consistency humans=none", None),  # consistency and the split scorer fall back to a format-only check
     ("loop.stages=[weaknesses,verify]", None),  # no stage labels: the default judge and labeler are never built
 ])
@@ -147,8 +147,8 @@ def test_a_component_is_refused_wherever_it_is_configured(tmp_path, overrides, r
 
 
 def test_a_component_its_class_cannot_build_is_one_line_too(tmp_path):
-    cfg = make_cfg(tmp_path, "judge=any_of", "judge.judges.1={_target_:pipeline.judges.SplitJudge}", experiment=None)  # keeps consistency's settings
-    with pytest.raises(ConfigError, match="^config error: Error in call to target 'pipeline.judges.split.SplitJudge': TypeError.*'require_format'") as err:
+    cfg = make_cfg(tmp_path, "judge=any_of", "judge.judges.1={_target_:pipeline.components.judges.SplitJudge}", experiment=None)  # keeps consistency's settings
+    with pytest.raises(ConfigError, match="^config error: Error in call to target 'pipeline.components.judges.split.SplitJudge': TypeError.*'require_format'") as err:
         validate(cfg)
     assert "\n" not in str(err.value)
 

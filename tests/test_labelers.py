@@ -1,6 +1,6 @@
 """Labelers: the label a problem gets from the champion's answers to its equivalent forms."""
-from pipeline.judges import JudgeInput, LengthJudge, OracleJudge
-from pipeline.labelers import Equivalents, Greedy, Split
+from pipeline.components.judges import JudgeInput, LengthJudge, OracleJudge
+from pipeline.components.labelers import Equivalents, Greedy, Split
 from tasks.addition import ReversedAddition
 
 TASK = ReversedAddition()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.context import Context, recorded_right
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir
+from pipeline.core.context import Context, recorded_right
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir
 from tests.conftest import make_cfg
 
 

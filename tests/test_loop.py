@@ -10,8 +10,8 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from pipeline.core.rundir import RunDir
 from pipeline.loop import ConfigError, _print_generation, check_resume, run_loop, stop
-from pipeline.rundir import RunDir
 from tests.conftest import make_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,9 +48,9 @@ def test_resume_takes_keys_added_since_the_run_started_and_refuses_a_changed_one
     del older["data"]  # a run started before the `data` group existed
     (run.root / "run_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(older)))
     assert check_resume(cfg, run) is True
-    assert [e["keys"] for e in run.events() if e["event"] == "config_keys_added"] == [{"data._target_": "pipeline.pools.Balanced"}]
+    assert [e["keys"] for e in run.events() if e["event"] == "config_keys_added"] == [{"data._target_": "pipeline.core.pools.Balanced"}]
     assert OmegaConf.create((run.root / "run_config.yaml").read_text()).data == cfg.data  # the next resume compares against this
-    older["data"] = {"_target_": "pipeline.pools.Replace"}  # a key the run had, with another value: refused as before
+    older["data"] = {"_target_": "pipeline.core.pools.Replace"}  # a key the run had, with another value: refused as before
     (run.root / "run_config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(older)))
     with pytest.raises(ConfigError, match="differs at: data._target_"):
         check_resume(cfg, run)

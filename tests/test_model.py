@@ -1,16 +1,16 @@
 import json
-import shutil
 import random
+import shutil
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from pipeline.evaluate import correctness
-from pipeline.scoring import TrueAnswers
-from pipeline.truth import MEASURE, Truth
-from pipeline.model import CheckpointError, build_model, build_tokenizer, load
+from pipeline.components.scorers import TrueAnswers
+from pipeline.core.truth import MEASURE, Truth
+from pipeline.ml.evaluate import correctness
+from pipeline.ml.model import CheckpointError, build_model, build_tokenizer, load
 from tasks.addition import ReversedAddition
 
 

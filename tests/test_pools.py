@@ -8,10 +8,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from pipeline.context import Context
-from pipeline.data import save_rows
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir, write_json
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, write_json
+from pipeline.ml.data import save_rows
 from pipeline.stages.experiment import pilot_sources
 from pipeline.stages.train import Train
 from tests.conftest import make_cfg

@@ -7,15 +7,15 @@ import random
 import hydra
 import pytest
 
-from pipeline.adder_check import champion_dir, uniform_accuracy
-from pipeline.data import load_rows
-from pipeline import plugins
-from pipeline.judge_table import compare, recorded, score
+from pipeline.components.rounds import Offsets
+from pipeline.core import plugins
+from pipeline.core.validate import validate
 from pipeline.loop import run_loop
-from pipeline.model import load
-from pipeline.rounds import Offsets
-from pipeline.sampling import greedy
-from pipeline.validate import validate
+from pipeline.ml.data import load_rows
+from pipeline.ml.model import load
+from pipeline.ml.sampling import greedy
+from pipeline.tools.adder_check import champion_dir, uniform_accuracy
+from pipeline.tools.judge_table import compare, recorded, score
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
 
@@ -126,7 +126,7 @@ def _mastered_share(task: ReversedAddition, level: int, frontier: int, rng: rand
 
 def test_the_default_round_draws_levels_past_the_next_whose_halves_the_champion_has_mastered(tmp_path):
     cfg = make_cfg(tmp_path, experiment=None)
-    assert cfg.labeler._target_ == "pipeline.labelers.Split"  # the labeler that asks the halves
+    assert cfg.labeler._target_ == "pipeline.components.labelers.Split"  # the labeler that asks the halves
     task, rng, frontier = ReversedAddition(), random.Random(0), 5
     levels = Offsets(cfg.round.ahead).levels(frontier, cfg.eval.max_level)
     assert min(levels) > frontier + 1  # past what a champion answers as posed

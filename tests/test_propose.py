@@ -10,10 +10,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from pipeline.context import Context
-from pipeline.logger import NoLogger
-from pipeline.proposers import FixedProposer, RandomProposer, RulesProposer
-from pipeline.rundir import RunDir, write_json
+from pipeline.components.proposers import FixedProposer, RandomProposer, RulesProposer
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, write_json
 from pipeline.stages.propose import Propose
 from tests.conftest import make_cfg
 

@@ -14,13 +14,13 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
-from pipeline.gate import Gate
-from pipeline.executors import cores
+from pipeline.components.executors import cores
+from pipeline.components.gate import Gate
+from pipeline.core.rundir import LEDGER, RunDir, read_json, write_json
+from pipeline.core.validate import validate
 from pipeline.loop import run_loop, split_threads
-from pipeline.regimes import BOOTSTRAP_FROM, band, bootstrap, regime_row, report, series
-from pipeline.rundir import LEDGER, RunDir, read_json, write_json
 from pipeline.stages.verify import AlwaysPromote, Verify
-from pipeline.validate import validate
+from pipeline.tools.regimes import BOOTSTRAP_FROM, band, bootstrap, regime_row, report, series
 from tests.conftest import CONF, make_cfg
 from tests.test_gate import CHAMPION, correct_up_to, ladder
 
@@ -98,7 +98,7 @@ def test_the_regimes_differ_in_their_safeguards_only(tmp_path):
     verify = {p: get_class(c.stage.verify._target_) for p, c in cfgs.items()}
     assert judge["upper_bound"].reads_ground_truth and not judge["plateau"].reads_ground_truth and not judge["collapse"].reads_ground_truth
     assert verify["plateau"] is Verify and verify["collapse"] is AlwaysPromote  # the plateau's gate is on, the collapse has none
-    assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_ == default["data"]["_target_"] != "pipeline.pools.Replace"
+    assert cfgs["collapse"].data._target_.endswith("Replace") and cfgs["plateau"].data._target_ == default["data"]["_target_"] != "pipeline.core.pools.Replace"
     assert cfgs["plateau"].stage.review.sample_size == cfgs["collapse"].stage.review.sample_size == 0  # no label audit: the gate is tested
     labeler = {p: c.labeler._target_.rsplit(".", 1)[-1] for p, c in cfgs.items()}
     assert labeler["plateau"] == labeler["collapse"] == "Greedy" != labeler["improve"]  # the champion's own answers, unrepaired
@@ -208,10 +208,10 @@ def test_the_bootstrap_interval_of_equal_values_is_that_value_and_widens_with_sp
 
 def test_the_command_line_rebuilds_the_report_and_refuses_an_empty_folder(tmp_path):
     collapsing(tmp_path / "sweep" / "collapse-seed0", 0)
-    ok = subprocess.run([sys.executable, "-m", "pipeline.regimes", str(tmp_path / "sweep")], cwd=ROOT, capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "pipeline.tools.regimes", str(tmp_path / "sweep")], cwd=ROOT, capture_output=True, text=True)
     assert ok.returncode == 0 and (tmp_path / "sweep" / "regimes.md").is_file() and "| collapse |" in ok.stdout
     (tmp_path / "empty").mkdir()
-    empty = subprocess.run([sys.executable, "-m", "pipeline.regimes", str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True)
+    empty = subprocess.run([sys.executable, "-m", "pipeline.tools.regimes", str(tmp_path / "empty")], cwd=ROOT, capture_output=True, text=True)
     assert empty.returncode == 2 and empty.stderr.startswith("error: no run with a summary.json")
 
 
@@ -292,7 +292,7 @@ def test_a_sweep_through_the_submitit_launcher_runs_every_job(tmp_path):
 def test_regimes_on_the_same_values_are_told_apart_and_a_cap_is_drawn(tmp_path, monkeypatch):
     """Two plateaus on the same frontier: each regime's line has its own marker and a sideways shift; a run with a cap
     (eval.max_level) gets the ladder's top drawn on the frontier panel."""
-    from pipeline import regimes
+    from pipeline.tools import regimes
     for i, name in enumerate(("plateau", "improve")):
         fake_run(tmp_path / name, name, 0, [(False, 5, {5: 1.0, 6: 0.5})] * 2, SEED_ACC)
         if i == 0:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 import matplotlib.image as mpimg
+import pytest
 import torch
 
-from pipeline.context import Context
-from pipeline.logger import NoLogger
-from pipeline.report import _plot, accuracy_grid, per_level_lines
-from pipeline.rundir import RunDir, write_json
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.report import _plot, accuracy_grid, per_level_lines
+from pipeline.core.rundir import RunDir, write_json
 from tests.conftest import make_cfg
 
 

@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import make_cfg
 from hydra.utils import instantiate
 
-from conftest import make_cfg
-from pipeline.context import Context
-from pipeline.data import save_rows
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir, read_json, write_json
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, read_json, write_json
+from pipeline.ml.data import save_rows
+from pipeline.ml.stats import clopper_pearson
 from pipeline.stages.review import Review, duplicates, tv_distance
-from pipeline.stats import clopper_pearson
 from tasks import Problem
 
 

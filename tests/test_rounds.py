@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import plugins
-from pipeline.rounds import Offsets, Span
+from pipeline.components.rounds import Offsets, Span
+from pipeline.core import plugins
 from tests.conftest import make_cfg
 
 

@@ -1,7 +1,7 @@
 import random
 
-from pipeline.model import load
-from pipeline.sampling import generate
+from pipeline.ml.model import load
+from pipeline.ml.sampling import generate
 from tasks.addition import ReversedAddition
 
 
@@ -27,7 +27,7 @@ def test_temperature_sampling_is_seeded_and_varied(adder):
 
 
 def test_confidence_is_high_for_the_models_answer_and_low_for_another(adder):
-    from pipeline.sampling import confidence, greedy
+    from pipeline.ml.sampling import confidence, greedy
 
     model, tok = load(adder)
     prompts = [p.prompt for p in ReversedAddition().sample(1, 32, random.Random(8))]

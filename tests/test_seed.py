@@ -10,12 +10,12 @@ import pytest
 import torch
 from rich.console import Console
 
-import pipeline.seed
-import pipeline.stages.train
-from pipeline.context import Context
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir
-from pipeline.seed import train_seed
+import pipeline.stages.seed
+import pipeline.ml.fitting
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir
+from pipeline.stages.seed import train_seed
 from tests.conftest import make_cfg
 
 PEAK = 3e-3  # the peak lr these tests pin: the schedule, not the default, is what they check
@@ -25,7 +25,7 @@ TINY_SEED = ("model.hidden=8", "model.layers=1", "model.heads=1", "seed_model.n_
 
 def _seed(tmp_path, monkeypatch, accuracies: list[float], *overrides: str) -> dict:
     script = iter(accuracies)
-    monkeypatch.setattr(pipeline.stages.train, "per_level", lambda items, right: {1: next(script), 2: 1.0})
+    monkeypatch.setattr(pipeline.ml.fitting, "per_level", lambda items, right: {1: next(script), 2: 1.0})
     logger = NoLogger()
     logger.start(tmp_path, "seed", {})
     ctx = Context.build(make_cfg(tmp_path, *TINY_SEED, *overrides), RunDir(tmp_path / "run"), torch.device("cpu"), logger)
@@ -71,7 +71,7 @@ def test_a_regimes_sweep_and_make_loop_share_a_seed_and_only_what_shapes_it_chan
     """The seed cache key: `make loop`'s default and every `make regimes` run on the same seed find one seed model
     (the sweep's ladder, stages and safeguards do not shape it); the seed, its levels or the model make another."""
     def key(*overrides: str) -> str:
-        return pipeline.seed.seed_key(SimpleNamespace(cfg=make_cfg(tmp_path, *overrides, experiment=None)))
+        return pipeline.stages.seed.seed_key(SimpleNamespace(cfg=make_cfg(tmp_path, *overrides, experiment=None)))
 
     default = key()
     sweep = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=3", "eval.max_level=8")

@@ -3,10 +3,10 @@ import random
 
 import pytest
 
-from pipeline.context import Context
+from pipeline.core.context import Context
+from pipeline.core.truth import AUDIT, SEED
 from pipeline.loop import run_loop
-from pipeline.splits import Splits
-from pipeline.truth import AUDIT, SEED
+from pipeline.ml.splits import Splits
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
 

@@ -13,11 +13,11 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-import pipeline.stages.train
-from pipeline.context import Context
-from pipeline.data import save_rows
-from pipeline.logger import NoLogger
-from pipeline.rundir import RunDir, read_json, write_json
+import pipeline.ml.fitting
+from pipeline.core.context import Context
+from pipeline.core.logger import NoLogger
+from pipeline.core.rundir import RunDir, read_json, write_json
+from pipeline.ml.data import save_rows
 from pipeline.stages.train import Train, UntilLearned
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
@@ -52,7 +52,7 @@ def _train(tmp_path: Path, adder: Path, monkeypatch: pytest.MonkeyPatch, accurac
         levels.append({p.level for p in items})
         acc = next(script)
         return {lv: acc if lv == max(levels[-1]) else mastered_level if lv == 1 else 1.0 for lv in sorted(levels[-1])}
-    monkeypatch.setattr(pipeline.stages.train, "per_level", scripted)
+    monkeypatch.setattr(pipeline.ml.fitting, "per_level", scripted)
     ctx = make_ctx(tmp_path, adder)
     (stage or UntilLearned(check_items=5)).run(ctx)
     return read_json(ctx.out("train") / "train.json"), levels

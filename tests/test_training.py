@@ -3,8 +3,8 @@ import random
 import pytest
 import torch
 
-from pipeline.model import build_model, build_tokenizer
-from pipeline.training import batch_backward, encode, lr_at, padding_mask, train
+from pipeline.ml.model import build_model, build_tokenizer
+from pipeline.ml.training import batch_backward, encode, lr_at, padding_mask, train
 from tasks.addition import ReversedAddition
 
 

@@ -5,11 +5,11 @@ import random
 
 import pytest
 
-from pipeline.data import load_rows
+from pipeline.core.rundir import read_json
+from pipeline.core.truth import DECIDE, MEASURE, Truth, TruthForbidden, reading
 from pipeline.loop import run_loop
-from pipeline.rundir import read_json
-from pipeline.splits import Splits
-from pipeline.truth import DECIDE, MEASURE, Truth, TruthForbidden, reading
+from pipeline.ml.data import load_rows
+from pipeline.ml.splits import Splits
 from tasks import Problem
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
@@ -23,7 +23,7 @@ class Poison:
     """Stands where a true answer would be: any use of it raises."""
 
     def _raise(self, *args: object) -> None:
-        raise PoisonRead("a true answer was read outside the counted path (pipeline.truth)")
+        raise PoisonRead("a true answer was read outside the counted path (pipeline.core.truth)")
 
     __eq__ = __ne__ = __hash__ = __str__ = __len__ = __iter__ = __getitem__ = __bool__ = __format__ = _raise  # type: ignore[assignment]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline import plugins
+from pipeline.core import plugins
+from pipeline.core.validate import CHECKS, validate
 from pipeline.loop import ConfigError, run_loop
 from pipeline.stages import Stage
-from pipeline.validate import CHECKS, validate
 from tests.conftest import make_cfg
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.validate import ConfigError
+from pipeline.core.context import Context
+from pipeline.core.validate import ConfigError
 
 
 class Stage(ABC):

@@ -2,7 +2,7 @@
 
 Each candidate's model is built (a copy of the champion for a warm start, else a fresh model of the
 recipe's size) and takes one AdamW step at the recipe's peak lr on a real batch of the pool
-(`pipeline.training.train`, so the optimizer is exactly the one training uses). Checks:
+(`pipeline.ml.training.train`, so the optimizer is exactly the one training uses). Checks:
   - parameters <= max_params, counted on the meta device (an oversized recipe allocates nothing);
   - memory <= max_memory_mb: on CUDA the measured peak of that step (torch.cuda.max_memory_allocated);
     elsewhere the estimate of `memory_estimate`, which also screens every recipe before anything is allocated;
@@ -23,13 +23,13 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerFast
 
-from pipeline.context import Context
-from pipeline.device import autocast
-from pipeline.judges import Judge
-from pipeline.model import build_model, load, n_params
-from pipeline.rundir import write_json
+from pipeline.components.judges import Judge
+from pipeline.core.context import Context
+from pipeline.core.device import autocast
+from pipeline.core.rundir import write_json
+from pipeline.ml.model import build_model, load, n_params
+from pipeline.ml.training import Encoded, encode, padding_mask, train, train_flops
 from pipeline.stages.base import Stage
-from pipeline.training import Encoded, encode, padding_mask, train, train_flops
 
 Recipe = dict[str, Any]
 

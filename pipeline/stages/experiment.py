@@ -17,25 +17,25 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from pipeline import plugins
-from pipeline.context import Context
-from pipeline.data import save_rows
-from pipeline.executors import Executor
-from pipeline.judges import Judge
-from pipeline.labelers import Labeler
-from pipeline.model import load
-from pipeline.pilot import PilotSpec, Source, run_pilot
-from pipeline.rundir import write_json
+from pipeline.components.executors import Executor
+from pipeline.components.judges import Judge
+from pipeline.components.labelers import Labeler
+from pipeline.components.rounds import Offsets, Round
+from pipeline.core import plugins
+from pipeline.core.context import Context
+from pipeline.core.rundir import write_json
+from pipeline.core.truth import DECIDE
+from pipeline.ml.data import save_rows
+from pipeline.ml.model import load
+from pipeline.ml.pilot import PilotSpec, Source, run_pilot
+from pipeline.ml.self_label import fresh_problems, self_label
 from pipeline.stages.base import Stage
-from pipeline.rounds import Offsets, Round
-from pipeline.stages.curate import fresh_problems, self_label
-from pipeline.truth import DECIDE
 
 
 def pilot_sources(ctx: Context, pilot_round: str, new_share: float) -> list[Source]:
     """As train mixes them: the pilot round gets `new_share` of each batch, the earlier data the rest, in the `data` policy's groups."""
     return [{"paths": [pilot_round], "weight": new_share}] + [
-        {"paths": [str(p) for p in paths], "weight": (1.0 - new_share) * share} for paths, share in ctx.data.groups(ctx)]
+        {"paths": [str(p) for p in paths], "weight": (1.0 - new_share) * share} for paths, share in ctx.data.groups(ctx.rounds())]
 
 
 class Experiment(Stage):

@@ -14,11 +14,11 @@ import math
 import statistics
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.rundir import read_json, write_json
+from pipeline.components.proposers.base import CONTROL
+from pipeline.core.context import Context
+from pipeline.core.rundir import read_json, write_json
 from pipeline.stages.base import Stage
 
-CONTROL = "champion"  # the candidate that is the champion's own recipe
 
 
 def _std(xs: list[float]) -> float:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.proposers import Proposer
-from pipeline.rundir import read_json, write_json
+from pipeline.components.proposers import Proposer
+from pipeline.core.context import Context
+from pipeline.core.rundir import read_json, write_json
 from pipeline.stages.base import Stage
 
 

@@ -14,12 +14,12 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.data import load_rows
-from pipeline.rundir import read_json, write_json
+from pipeline.core.context import Context
+from pipeline.core.rundir import read_json, write_json
+from pipeline.core.truth import DECIDE
+from pipeline.ml.data import load_rows
+from pipeline.ml.stats import clopper_pearson
 from pipeline.stages.base import Stage
-from pipeline.stats import clopper_pearson
-from pipeline.truth import DECIDE
 from tasks import Problem
 
 #: which number of the audit is compared with max_label_error

@@ -12,10 +12,10 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.rundir import read_json, write_json
+from pipeline.core.context import Context
+from pipeline.core.rundir import read_json, write_json
 from pipeline.stages.base import Stage
-from pipeline.stages.interpret import CONTROL
+from pipeline.components.proposers.base import CONTROL
 
 
 def gain_per_pflop(row: dict[str, Any], gain: float) -> float:

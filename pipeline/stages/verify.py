@@ -20,15 +20,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.device import precision
-from pipeline.evaluate import bits
-from pipeline.gate import Gate, Verdict
-from pipeline.model import load, save
-from pipeline.rundir import atomic_dir, read_json, write_json
+from pipeline.components.gate import Gate, Verdict
+from pipeline.core.context import Context
+from pipeline.core.device import precision
+from pipeline.core.rundir import atomic_dir, read_json, write_json
+from pipeline.core.truth import DECIDE, MEASURE
+from pipeline.ml.evaluate import bits
+from pipeline.ml.fitting import earlier_sources, generation_seed, starting_point, train_recipe
+from pipeline.ml.model import load, save
 from pipeline.stages.base import Stage
-from pipeline.stages.train import earlier_sources, starting_point, train_recipe, train_seed
-from pipeline.truth import DECIDE, MEASURE
 from tasks import Problem
 
 
@@ -146,7 +146,7 @@ class Controlled(Verify):
             return self.record(ctx, verdict, successor, ctx.champion_gen)
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
-        train_recipe(model, earlier_sources(ctx, tok, 1.0), recipe, train_seed(ctx), description=f"gen {ctx.gen} control")
+        train_recipe(model, earlier_sources(ctx, tok, 1.0), recipe, generation_seed(ctx), description=f"gen {ctx.gen} control")
         with atomic_dir(ctx.out(self.name) / "control") as tmp:
             save(model, tok, tmp)
         control = ctx.correctness(model, tok, items, self.use)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.context import Context
-from pipeline.evaluate import counts, frontier, per_level
-from pipeline.model import load
-from pipeline.rundir import write_json
-from pipeline.sampling import greedy
+from pipeline.core.context import Context
+from pipeline.core.rundir import write_json
+from pipeline.core.truth import DECIDE
+from pipeline.ml.evaluate import counts, frontier, per_level
+from pipeline.ml.model import load
+from pipeline.ml.sampling import greedy
 from pipeline.stages.base import Stage
-from pipeline.truth import DECIDE
 from tasks import Problem
 
 
