@@ -14,7 +14,7 @@ from pipeline.loop import run_loop
 from pipeline.ml.data import load_rows
 from pipeline.ml.model import load
 from pipeline.ml.sampling import greedy
-from pipeline.tools.adder_check import champion_dir, uniform_accuracy
+from pipeline.tools.adder_check import carry_failures, champion_dir, long_carries, uniform_accuracy
 from pipeline.tools.judge_table import compare, recorded, score
 from tasks.addition import ReversedAddition
 from tests.conftest import make_cfg
@@ -141,3 +141,20 @@ def test_a_round_never_labels_past_the_cap_of_the_ladder(tmp_path):
     assert rnd.levels(top - 1, top) == [top]  # from 11: the round's 13 and 14 become 12, the last level a gate measures
     assert rnd.levels(5, top) == [5 + d for d in ahead]  # below the top nothing changes
     assert rnd.levels(30, None) == [30 + d for d in ahead]  # no cap (the default): nothing to clip
+
+
+def test_every_long_carry_case_carries_through_every_column():
+    cases = long_carries(4)
+    assert (9_999, 1) in cases and (99, 99) in cases and all(max(a, b) < 10**4 for a, b in cases)
+    for a, b in cases:
+        width, carry = len(str(max(a, b))), 0
+        for col in range(width):  # a carry leaves every column, the lowest included
+            carry = (a // 10**col % 10 + b // 10**col % 10 + carry) // 10
+            assert carry == 1, (a, b, col)
+
+
+def test_the_long_carry_check_names_the_sums_a_model_gets_wrong(adder):
+    model, tok = load(adder)  # learned 1-digit sums only: every long carry of 2 and 3 digits is past it
+    n, wrong = carry_failures(model, tok, digits=3)
+    assert n == len(long_carries(3)) == 10 and len(wrong) >= 8
+    assert any(w.startswith("99 + 1: answered") for w in wrong) or any(w.startswith("999 + 1:") for w in wrong)
