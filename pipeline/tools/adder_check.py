@@ -52,12 +52,12 @@ def long_carries(digits: int) -> list[tuple[int, int]]:
 
 
 def carry_failures(model: torch.nn.Module, tok, digits: int) -> tuple[int, list[str]]:
-    """How many long-carry cases there are, and the ones the model answers wrong, each as `a + b: answered x`."""
+    """How many long-carry cases there are, and the ones the model answers wrong, each as `a + b = sum: answered x`."""
     task, cases = ReversedAddition(), long_carries(digits)
     items = [task.format(a, b) for a, b in cases]
     answers = greedy(model, tok, [p.prompt for p in items])
     right = Truth(task).correct(items, answers, MEASURE)  # counted as measured, outside any run
-    return len(cases), [f"{a:,} + {b:,}: answered {ans[::-1]!r} (reversed: {ans!r})" for (a, b), ans, ok in zip(cases, answers, right) if not ok]
+    return len(cases), [f"{a:,} + {b:,} = {a + b:,}: answered {ans[::-1]!r} (as written, reversed: {ans!r})" for (a, b), ans, ok in zip(cases, answers, right) if not ok]
 
 
 def main() -> None:
