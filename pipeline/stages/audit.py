@@ -26,6 +26,7 @@ from pipeline.components.judges.base import label_quality
 from pipeline.components.scorers import TrueAnswers
 from pipeline.core.context import Context
 from pipeline.core.device import precision
+from pipeline.core.records import Curation, Verdict, Weaknesses
 from pipeline.core.rundir import read_json, write_json
 from pipeline.core.truth import MEASURE
 from pipeline.ml.data import load_rows
@@ -63,23 +64,22 @@ class ShadowAudit(Stage):
             write_json(ctx.out(self.name) / "audit.json", out)
             return {"true_frontier": out["successor_frontier"]}
         champion = answers[0]
-        weak = ctx.out("weaknesses") / "weaknesses.json"
-        verdict = ctx.out("verify") / "verdict.json"
+        weak = ctx.maybe(Weaknesses)
+        verdict = ctx.maybe(Verdict)
         out |= {
             "champion_gen": ctx.champion_gen,
             "champion_frontier": self.gate.frontier(items, champion),  # the true one
-            "estimated_frontier": read_json(weak)["frontier"] if weak.is_file() else None,  # what weaknesses decided from
+            "estimated_frontier": weak.frontier if weak is not None else None,  # what weaknesses decided from
             "judge": self._judge(ctx),
         }
-        if successor is None or not verdict.is_file():
+        if successor is None or verdict is None:
             out |= {"outcome": "no successor"}
         else:
-            record = read_json(verdict)
-            alpha, earlier = record["alpha"], ctx.shown(self.name, "audit.json", items)
+            alpha, earlier = verdict.alpha, ctx.shown(lambda gen: read_json(ctx.run.stage_dir(gen, self.name) / "audit.json").get("successor_correct"), items)
             truth = self.gate.decide(items, champion, successor, alpha, earlier)
             control = ctx.out("verify") / "control"
             should = truth.promoted and (not control.is_dir() or self.gate.decide(items, self._score(ctx, control, items), successor, alpha, earlier).promoted)
-            out |= {"outcome": OUTCOMES[(record["promoted"], should)], "self_promoted": record["promoted"], "truth_promoted": should, "alpha": alpha,
+            out |= {"outcome": OUTCOMES[(verdict.promoted, should)], "self_promoted": verdict.promoted, "truth_promoted": should, "alpha": alpha,
                     "truth_reason": truth.reason, "successor_frontier": truth.successor_frontier, "successor_accuracy": truth.successor_accuracy}
         write_json(ctx.out(self.name) / "audit.json", out)
         return {"outcome": out["outcome"], "true_frontier": out.get("successor_frontier", out["champion_frontier"])}
@@ -107,12 +107,11 @@ class ShadowAudit(Stage):
 
     def _judge(self, ctx: Context) -> dict[str, Any] | None:
         """The judge's true precision and recall on this round (curate's own numbers when it could read truth)."""
-        path = ctx.out("curate") / "curation.json"
-        if not path.is_file():
+        stats = ctx.maybe(Curation)
+        if stats is None:
             return None
-        stats = read_json(path)
-        if stats.get("judge_precision") is not None or not stats.get("kept"):
-            return {k: stats.get(k) for k in ("judge_precision", "judge_recall", "judge_yield", "label_accuracy")}
+        if stats.judge_precision is not None or not stats.kept:
+            return stats.quality()
         rows = load_rows(ctx.out("curate") / "judged")[:]
         problems = [Problem(p, "", lv) for p, lv in zip(rows["prompt"], rows["level"])]  # answer unknown: read below, counted
         correct = ctx.truth.correct(problems, rows["answer"], MEASURE)
