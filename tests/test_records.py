@@ -10,6 +10,7 @@ import torch
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
 from pipeline.core.records import (
+    Audit,
     Built,
     Candidates,
     Curation,
@@ -19,6 +20,7 @@ from pipeline.core.records import (
     Recipe,
     Record,
     RecordError,
+    SeedAudit,
     SeedTraining,
     Selected,
     TrainRecord,
@@ -91,6 +93,17 @@ FILES: dict[str, tuple[type[Record], dict[str, Any]]] = {
         "champion_accuracy": {"6": 0.5}, "successor_accuracy": {"6": 0.95}, "regressions": {"2": 0.9}, "alpha": 0.0304, "items": {"6": 500},
         "reference": {"5": 495}, "successor_correct": "10", "device": "cuda", "dtype": "bfloat16", "scorer": "TrueAnswers",
         "control": {"reason": "no significant gain", "p_value": 0.4, "wins": 3, "losses": 2, "frontier": 6, "accuracy": {"6": 0.94}, "correct": "11"}}),
+    "audit (seed)": (SeedAudit, {
+        "items": {"1": 13, "6": 500}, "successor_correct": "101", "device": "cpu", "dtype": "float32", "successor_frontier": 5,
+        "successor_accuracy": {"1": 1.0, "6": 0.1}}),
+    "audit": (Audit, {
+        "items": {"6": 500}, "successor_correct": "10", "device": "cpu", "dtype": "float32", "champion_gen": 0, "champion_frontier": 5,
+        "estimated_frontier": 5, "judge": {"judge_precision": 0.99, "judge_recall": 0.9, "judge_yield": 0.7, "label_accuracy": 0.8},
+        "outcome": "false promotion", "self_promoted": True, "truth_promoted": False, "alpha": 0.0304, "truth_reason": "no significant gain",
+        "successor_frontier": 5, "successor_accuracy": {"6": 0.5}}),
+    "audit (no successor)": (Audit, {
+        "items": {"6": 500}, "successor_correct": None, "device": "cpu", "dtype": "float32", "champion_gen": 1, "champion_frontier": 6,
+        "estimated_frontier": None, "judge": None, "outcome": "no successor"}),
 }
 
 

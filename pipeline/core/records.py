@@ -371,6 +371,16 @@ class Selected(Record):
 
 # -- stage 7: curate -------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class JudgeQuality(Part):
+    """A judge's keep decisions against the true answers (`judges.base.label_quality`); None where not measurable."""
+
+    judge_precision: float | None
+    judge_recall: float | None
+    judge_yield: float | None
+    label_accuracy: float | None
+
+
+@dataclass(frozen=True)
 class Curation(Record):
     """What the round kept, and the judge's true quality where curate could measure it (None under humans=none)."""
 
@@ -392,10 +402,9 @@ class Curation(Record):
     strata: dict[str, dict[str, int | None]]  # per stratum: candidates, kept, kept_correct (None when not measured)
     kept_per_level: dict[int, int]
 
-    def quality(self) -> dict[str, float | None]:
+    def quality(self) -> JudgeQuality:
         """The judge's precision, recall and yield and the labels' accuracy (None where curate could not measure them)."""
-        return {"judge_precision": self.judge_precision, "judge_recall": self.judge_recall, "judge_yield": self.judge_yield,
-                "label_accuracy": self.label_accuracy}
+        return JudgeQuality(self.judge_precision, self.judge_recall, self.judge_yield, self.label_accuracy)
 
 
 # -- stage 9: train --------------------------------------------------------------------------------
@@ -485,3 +494,44 @@ class Verdict(Record):
     def computed(self) -> dict[str, str | None]:
         """How `successor_correct` was computed: compared with `verify.provenance` before it is reused."""
         return {"device": self.device, "dtype": self.dtype, "scorer": self.scorer}
+
+
+# -- the shadow audit (read by the report and the tools, by no stage) -------------------------------
+@dataclass(frozen=True)
+class SeedAudit(Record):
+    """Generation 0's audit.json: the seed's true answers on the audit ladder (no champion, no verdict to check)."""
+
+    stage: ClassVar[str] = "audit"
+    file: ClassVar[str] = "audit.json"
+
+    items: dict[int, int]  # audit items per level
+    successor_correct: str | None
+    device: str
+    dtype: str
+    successor_frontier: int
+    successor_accuracy: dict[int, float]
+
+
+@dataclass(frozen=True)
+class Audit(Record):
+    """A generation's audit.json: the champion's true frontier and, when a successor had a verdict, what a ground-truth
+    gate on the audit ladder would have decided (`outcome`: correct or false promotion or rejection, or no successor)."""
+
+    stage: ClassVar[str] = "audit"
+    file: ClassVar[str] = "audit.json"
+
+    items: dict[int, int]
+    successor_correct: str | None  # None: no successor was trained
+    device: str
+    dtype: str
+    champion_gen: int
+    champion_frontier: int  # the true one
+    estimated_frontier: int | None  # what weaknesses decided from (None: no weaknesses stage ran)
+    judge: JudgeQuality | None  # None: no curate stage ran
+    outcome: str
+    self_promoted: bool | None = optional()
+    truth_promoted: bool | None = optional()
+    alpha: float | None = optional()
+    truth_reason: str | None = optional()
+    successor_frontier: int | None = optional()
+    successor_accuracy: dict[int, float] | None = optional()

@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from pipeline.core.approve import APPROVAL  # noqa: E402
 from pipeline.core.context import Context  # noqa: E402
 from pipeline.core.knowledge import describe, ledger  # noqa: E402
-from pipeline.core.records import Curation, Interpretation, Outcome, Selected, Verdict  # noqa: E402
+from pipeline.core.records import Audit, Curation, Interpretation, Outcome, SeedAudit, Selected, Verdict  # noqa: E402
 from pipeline.core.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
 from pipeline.core.truth import total  # noqa: E402
 from pipeline.ml.evaluate import frontier  # noqa: E402
@@ -55,10 +55,11 @@ def human_labels(ctx: Context, gen: int, stages: list[str]) -> dict[str, dict[st
 def generation_record(ctx: Context) -> dict[str, Any]:
     """One generation's line in summary.json, read back from its stage outputs."""
     verdict = ctx.maybe(Verdict)
-    audit = _maybe(ctx, "audit", "audit.json")
+    audit = ctx.maybe(Audit)
     labels = human_labels(ctx, ctx.gen, [*ctx.cfg.loop.stages, "audit"])
     curation = ctx.maybe(Curation)
-    quality = audit.get("judge") or (curation.quality() if curation is not None else {})
+    # measured by curate, or under humans=none by the shadow audit
+    quality = audit.judge if audit is not None and audit.judge else curation.quality() if curation is not None else None
     approvals = [{k: a[k] for k in ("stage", "accepted", "source", "seconds_waiting")}
                  for a in (_maybe(ctx, s, APPROVAL) for s in ctx.cfg.loop.stages) if a]
     selected = ctx.maybe(Selected)
@@ -83,18 +84,17 @@ def generation_record(ctx: Context) -> dict[str, Any]:
         "new_data": curation.kept if curation is not None else None,
         "empty_round": curation is not None and curation.kept == 0,
         "new_data_per_level": dict(curation.kept_per_level) if curation is not None else {},
-        # measured by curate, or under humans=none by the shadow audit
-        "judge_precision": quality.get("judge_precision"),
-        "judge_recall": quality.get("judge_recall"),
-        "judge_yield": quality.get("judge_yield"),
-        "label_accuracy": quality.get("label_accuracy"),
+        "judge_precision": quality.judge_precision if quality is not None else None,
+        "judge_recall": quality.judge_recall if quality is not None else None,
+        "judge_yield": quality.judge_yield if quality is not None else None,
+        "label_accuracy": quality.label_accuracy if quality is not None else None,
         # the successor's true accuracy (the shadow audit's); the gate's own, under a label-free scorer an estimate
-        "per_level_accuracy": {int(k): v for k, v in audit.get("successor_accuracy", gate_accuracy).items()},
+        "per_level_accuracy": dict(gate_accuracy if audit is None or audit.successor_accuracy is None else audit.successor_accuracy),
         "gate_accuracy": gate_accuracy,
         # items per level behind per_level_accuracy (the audit's ladder, else the gate's): a small level is passed over
-        "per_level_items": {int(k): v for k, v in (audit.get("items") or (verdict.items if verdict is not None else {})).items()},
-        "true_frontier": audit.get("successor_frontier" if promoted else "champion_frontier"),
-        "audit": audit.get("outcome"),  # correct/false promotion, correct/false rejection, no successor
+        "per_level_items": dict(audit.items if audit is not None and audit.items else verdict.items if verdict is not None else {}),
+        "true_frontier": None if audit is None else audit.successor_frontier if promoted else audit.champion_frontier,
+        "audit": audit.outcome if audit is not None else None,  # correct/false promotion, correct/false rejection, no successor
         "human_labels": labels,  # per stage: {"decided": n, "measured": n}
         "labels_decided": sum(v["decided"] for v in labels.values()),
         "labels_measured": sum(v["measured"] for v in labels.values()),
@@ -125,9 +125,10 @@ def wall_seconds(ctx: Context) -> float:
 def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None, rule: str | None = None) -> dict[str, Any]:
     """Write summary.json, report.md and accuracy.png; return the summary. `rule` is the config key of the stop rule that
     ended the run (`reason` in words), None while it runs."""
-    seed_audit = _maybe_gen(ctx, 0, "audit", "audit.json")
+    seed_audit = ctx.maybe(SeedAudit, gen=0)
     seed_verdict = ctx.read(Verdict, gen=0)
-    seed_acc = {int(k): v for k, v in seed_audit.get("successor_accuracy", seed_verdict.successor_accuracy).items()}
+    seed_acc = dict(seed_audit.successor_accuracy if seed_audit is not None else seed_verdict.successor_accuracy)
+    seed_true = seed_audit.successor_frontier if seed_audit is not None else None
     seed_labels = human_labels(ctx, 0, ["seed", "audit"])
     outcomes = [r["audit"] for r in records]
     summary = {
@@ -149,8 +150,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "labels_measured": sum(r["labels_measured"] for r in records),
         "human_touches": sum(r["human_touches"] for r in records),
         "touch_seconds": round(sum(r["touch_seconds"] for r in records), 1),
-        "true_frontier": records[-1]["true_frontier"] if records else seed_audit.get("successor_frontier"),
-        "seed_true_frontier": seed_audit.get("successor_frontier"),  # the shadow audit's; seed_frontier is the seed's verdict (an estimate under humans=none)
+        "true_frontier": records[-1]["true_frontier"] if records else seed_true,
+        "seed_true_frontier": seed_true,  # the shadow audit's; seed_frontier is the seed's verdict (an estimate under humans=none)
         "audit": {o: outcomes.count(o) for o in ("correct promotion", "false promotion", "false rejection", "correct rejection", "no successor")},
         # decisions where the shadow audit's ground-truth gate, on its own items, decided otherwise than the gate
         "audit_disagreed": outcomes.count("false promotion") + outcomes.count("false rejection"),
@@ -200,7 +201,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         lines.append(f"| {r['generation']} | {sel['id']} | {sel['rationale']} | {sel['reason'] or '-'} | {shown} | "
                      f"{r['seconds']:.0f} | {r['compute']['total_flops'] / 1e15:.3g} |")
     gate = ctx.cfg.stage.verify.gate
-    seed_items = {int(k): v for k, v in (seed_audit.get("items") or seed_verdict.items).items()}
+    seed_items = dict(seed_audit.items if seed_audit is not None and seed_audit.items else seed_verdict.items)
     lines += ["", *per_level_lines(seed_acc, records, gate.threshold, gate.min_items, seed_items)]
     write_text(ctx.run.root / "report.md", "\n".join(lines) + "\n")
     return summary

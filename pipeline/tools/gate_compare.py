@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from pipeline.components.gate import Gate
 from pipeline.core import plugins, records
-from pipeline.core.rundir import RunDir, read_json, write_json
+from pipeline.core.rundir import RunDir, write_json
 from pipeline.ml.evaluate import correctness
 from pipeline.ml.model import load
 from pipeline.ml.splits import Splits
@@ -66,11 +66,12 @@ def truths(run: Path, cfg: Any) -> list[tuple[int, dict[str, Any]]]:
     or, in a run whose own gate scored true answers (humans=all, and runs without a shadow audit), its verdict."""
     out, folders = [], RunDir(run)
     for gen in sorted(int(p.name.split("_")[1]) for p in run.glob("gen_*") if p.name != "gen_0"):
-        audit, verdict = run / f"gen_{gen}" / "audit" / "audit.json", folders.stage_dir(gen, records.Verdict.stage)
-        if audit.is_file():
-            rec = read_json(audit)
-            if "truth_promoted" in rec:
-                out.append((gen, rec))
+        audit, verdict = folders.stage_dir(gen, records.Audit.stage), folders.stage_dir(gen, records.Verdict.stage)
+        if (audit / records.Audit.file).is_file():
+            rec = records.load(records.Audit, audit)
+            if rec.truth_promoted is not None:
+                out.append((gen, {"champion_gen": rec.champion_gen, "truth_promoted": rec.truth_promoted, "successor_frontier": rec.successor_frontier,
+                                  "alpha": rec.alpha}))
         elif (verdict / records.Verdict.file).is_file() and cfg.get("scorer", {}).get("_target_", "pipeline.components.scorers.TrueAnswers").endswith("TrueAnswers"):
             v = records.load(records.Verdict, verdict)
             out.append((gen, {"champion_gen": v.champion_gen, "truth_promoted": v.promoted, "successor_frontier": v.successor_frontier}))
