@@ -77,7 +77,7 @@ def option(group: str, spec: str, root: Any) -> Any:
     `committee:min_agreement=0.8,members=6` -> conf/<group>/committee.yaml with those keys set. Its interpolations
     (`${recipe.steps}`) take their values from `root`, the run's config, as they would in that run."""
     name, _, sets = spec.partition(":")
-    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / group / f"{name}.yaml")
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[2] / "conf" / group / f"{name}.yaml")
     if sets:
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(sets.split(",")))
     full = OmegaConf.create(OmegaConf.to_container(root, resolve=False))

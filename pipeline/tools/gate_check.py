@@ -42,7 +42,7 @@ from pipeline.ml.splits import Splits
 from pipeline.ml.stats import discordant, mcnemar_exact
 from tasks import Problem
 
-CONF = str(Path(__file__).resolve().parents[1] / "conf")
+CONF = str(Path(__file__).resolve().parents[2] / "conf")
 PER_CHAMPION_TOLERANCE = 0.02  # a smaller drop of a mastered level the per-champion rule does not test
 PROFILE = {1: 0.99, 2: 0.99, 3: 0.99, 4: 0.99, 5: 0.99, 6: 0.99, 7: 0.85, 8: 0.3, 9: 0.05, 10: 0.0}
 #: a rule's answer on one decision: (promoted, p-value, refused for a mastered level)
