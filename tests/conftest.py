@@ -26,7 +26,7 @@ def record_json(record: type[Part], **given: Any) -> dict[str, Any]:
     """`record`'s JSON with the `given` keys and a blank for every other key it requires (0, "", False, [], {}, None; a
     nested record's blanks): what a test writes for a stage it stands in for, setting only what the stage under test reads."""
     hints = get_type_hints(record)
-    blanks = {f.name: _blank(hints[f.name]) for f in fields(record)  # type: ignore[arg-type]
+    blanks = {f.name: _blank(hints[f.name]) for f in fields(record)
               if f.name not in given and f.name != "details" and f.default is MISSING and f.default_factory is MISSING}
     return record.from_json(blanks | given).to_json()
 

@@ -10,11 +10,17 @@ the stage that writes it always did.
 Keys that one variant of a stage adds (`UntilLearned`'s `cap`, `learned_at` and `checks`; the controlled gate's
 `control`) are named in the record's `extras` and kept as they are in its `details` dict. No other stage reads them,
 and a field for each would be written by every variant, or need a marker for "absent" next to a null: these
-files tell a key that is absent from one that is null.
+files tell a key that is absent from one that is null. Any other unknown key is still an error. Generation 0's
+train.json and audit.json hold other keys than a generation's (the seed has no recipe to mix or label, no champion
+and no verdict), so they are records of their own: `SeedTraining` and `SeedAudit`.
+
+A stage reads another's output with `Context.read(Record)` (or `maybe`) and writes its own with `Context.write`;
+tools without a context use `load(Record, folder)`.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -50,7 +56,7 @@ class Part:
     def to_json(self) -> dict[str, Any]:
         """The JSON object, keys in field order; `details` in place of its field, an `optional` field only with a value."""
         out: dict[str, Any] = {}
-        for f in fields(self):  # type: ignore[arg-type]
+        for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "details":
                 out |= value
@@ -64,13 +70,13 @@ class Part:
         where = f"{cls.__name__}{f' ({cls.stage}/{cls.file})' if issubclass(cls, Record) else ''}"
         if not isinstance(data, dict):
             raise RecordError(f"{where}: expected a JSON object, got {type(data).__name__}")
-        known = [f.name for f in fields(cls) if f.name != "details"]  # type: ignore[arg-type]
+        known = [f.name for f in fields(cls) if f.name != "details"]
         unknown = sorted(set(data) - set(known) - set(cls.extras))
         if unknown:
             raise RecordError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; it has {', '.join(known + list(cls.extras))}")
-        hints = get_type_hints(cls)
+        hints = _hints(cls)
         values: dict[str, Any] = {}
-        for f in fields(cls):  # type: ignore[arg-type]
+        for f in fields(cls):
             if f.name == "details":
                 values["details"] = {k: data[k] for k in cls.extras if k in data}
             elif f.name in data:
@@ -90,6 +96,12 @@ class Record(Part):
 def load(record: type[R], folder: Path) -> R:
     """The record `record` in a stage's folder (`RunDir.stage_dir`)."""
     return record.from_json(read_json(folder / record.file))
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A record class's field types, resolved once (a train.json's curve loads hundreds of points)."""
+    return get_type_hints(cls)
 
 
 def _dump(value: Any) -> Any:
