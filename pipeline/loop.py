@@ -30,6 +30,7 @@ from pipeline.components.executors import cores
 from pipeline.core import approve, knowledge, plugins
 from pipeline.core import device as devices
 from pipeline.core.context import Context
+from pipeline.core.records import SeedTraining, Verdict
 from pipeline.core.report import generation_record, past_frontier, wall_seconds, write_report
 from pipeline.core.rundir import LEDGER, RunDir, RunDirError, write_json, write_text
 from pipeline.core.validate import ConfigError, validate
@@ -203,10 +204,10 @@ def _run(cfg: DictConfig, run: RunDir, stages: list[Stage], resumed: bool, logge
             run.mark_done(0, "seed", summary, [run.stage_dir(0, s) for s in ("train", "curate", "verify", "seed")])
             run.event("stage_finish", gen=0, stage="seed", **summary)
         run_stage(ctx, audit)
-        seed_front = ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]
-        seed_train = ctx.read("train", "train.json", gen=0)  # how long it took: the step of the loss drop differs a lot between seeds
-        settled = f"settled at step {seed_train['settled_at']:,}" if seed_train.get("settled_at") else "never settled at the peak lr"
-        console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels} in {seed_train['steps']:,} steps ({settled}), frontier {seed_front}")
+        seed_front = ctx.read(Verdict, gen=0).successor_frontier
+        seed_train = ctx.read(SeedTraining, gen=0)  # how long it took: the step of the loss drop differs a lot between seeds
+        settled = f"settled at step {seed_train.settled_at:,}" if seed_train.settled_at else "never settled at the peak lr"
+        console.print(f"gen 0 (seed): trained on levels 1..{cfg.seed_model.levels} in {seed_train.steps:,} steps ({settled}), frontier {seed_front}")
         records: list[dict[str, Any]] = []
         fired = stop(records, cfg, seed_front, wall_seconds(ctx))
         while fired is None:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import random
+import types
+from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Any, Union, get_origin, get_type_hints
 
 import pytest
 import transformers
@@ -10,12 +13,30 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from pipeline.core.records import Part
 from pipeline.ml.model import build_model, build_tokenizer, save
 from pipeline.ml.training import encode, train
 from tasks.addition import ReversedAddition
 
 CONF = str(Path(__file__).resolve().parents[1] / "conf")
 transformers.utils.logging.disable_progress_bar()
+
+
+def record_json(record: type[Part], **given: Any) -> dict[str, Any]:
+    """`record`'s JSON with the `given` keys and a blank for every other key it requires (0, "", False, [], {}, None; a
+    nested record's blanks): what a test writes for a stage it stands in for, setting only what the stage under test reads."""
+    hints = get_type_hints(record)
+    blanks = {f.name: _blank(hints[f.name]) for f in fields(record)
+              if f.name not in given and f.name != "details" and f.default is MISSING and f.default_factory is MISSING}
+    return record.from_json(blanks | given).to_json()
+
+
+def _blank(kind: Any) -> Any:
+    if get_origin(kind) in (Union, types.UnionType):
+        return None
+    if isinstance(kind, type) and issubclass(kind, Part):
+        return record_json(kind)
+    return {list: [], dict: {}}.get(get_origin(kind), kind() if kind in (bool, int, float, str) else None)
 
 
 def make_cfg(tmp_path: Path, *overrides: str, experiment: str | None = "tiny") -> DictConfig:

@@ -13,12 +13,13 @@ import pytest
 
 from pipeline.components.gate import Gate, Verdict
 from pipeline.core.approve import Approver, NoAnswer
+from pipeline.core.records import Recipe, Selected, load
 from pipeline.core.rundir import write_json
 from pipeline.loop import run_loop
 from pipeline.stages import Stage
 from pipeline.stages.review import Review
 from pipeline.stages.select import GainPerCompute
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 #: the tiny chain up to a promotion the veto can undo (the oracle's labels pass the review)
 PROMOTING = ("judge=oracle", "stage.review.max_label_error=1.0", "loop.max_generations=1", f"plugins.allow=[{__name__.split('.')[0]}]",
@@ -119,15 +120,18 @@ def test_an_answer_given_on_another_decision_is_not_reused(tmp_path):
 
 
 def test_the_review_and_select_vetoes_block_training_and_keep_the_champions_recipe(tmp_path):
-    champion = {"steps": 10, "lr": 1e-3}
-    ctx = SimpleNamespace(gen=1, out=lambda name: tmp_path / name, champion_recipe=lambda: champion)
+    champion = Recipe.from_json(record_json(Recipe, steps=10, lr=1e-3))
+    ctx = SimpleNamespace(gen=1, out=lambda name: tmp_path / name, champion_recipe=lambda: champion,
+                          read=lambda record: load(record, tmp_path / record.stage),
+                          write=lambda record: write_json(tmp_path / record.stage / record.file, record.to_json()))
     write_json(tmp_path / "review" / "review.json", {"audit": None, "blocked": False, "reasons": []})
     assert Review().veto(ctx, {"items": 3}) == {"items": 3, "blocked": "vetoed by a human"}
     assert _json(tmp_path / "review" / "review.json") == {"audit": None, "blocked": True, "reasons": ["vetoed by a human"]}
-    write_json(tmp_path / "select" / "selected.json", {"id": "far", "recipe": {"steps": 40, "lr": 1e-3}, "reason": "it won", "predicted_gain": 0.2})
+    write_json(tmp_path / "select" / "selected.json",
+               record_json(Selected, id="far", recipe=record_json(Recipe, steps=40, lr=1e-3), reason="it won", predicted_gain=0.2))
     assert GainPerCompute().veto(ctx, {"selected": "far", "predicted_gain": 0.2}) == {"selected": "champion", "predicted_gain": 0.0}
     selected = _json(tmp_path / "select" / "selected.json")
-    assert selected["id"] == "champion" and selected["recipe"] == champion and "vetoed by a human" in selected["reason"]
+    assert selected["id"] == "champion" and selected["recipe"] == champion.to_json() and "vetoed by a human" in selected["reason"]
 
 
 def test_end_of_input_at_the_prompt_stops_without_guessing_and_records_no_answer(tmp_path):

@@ -11,10 +11,11 @@ import torch
 from pipeline.components.gate import Gate
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import Verdict
 from pipeline.core.rundir import RunDir, read_json, write_json
 from pipeline.ml.evaluate import bits
 from pipeline.stages.audit import ShadowAudit
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 
 def generation_1(root: Path, adder: Path) -> Context:
@@ -23,7 +24,7 @@ def generation_1(root: Path, adder: Path) -> Context:
     run = RunDir(root / "run")
     for gen in (0, 1):
         shutil.copytree(adder, run.stage_dir(gen, "train") / "model")
-    write_json(run.stage_dir(1, "verify") / "verdict.json", {"promoted": False, "alpha": 0.03})
+    write_json(run.stage_dir(1, "verify") / "verdict.json", record_json(Verdict, promoted=False, alpha=0.03))
     return Context.build(cfg, run, torch.device("cpu"), NoLogger(), gen=1)
 
 

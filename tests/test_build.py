@@ -15,7 +15,8 @@ from pipeline.components.judges import LengthJudge
 from pipeline.components.proposers.base import candidate
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
-from pipeline.core.rundir import RunDir, write_json
+from pipeline.core.records import Candidates
+from pipeline.core.rundir import RunDir
 from pipeline.ml.data import save_rows
 from pipeline.ml.model import build_model, build_tokenizer, n_params, save
 from pipeline.stages.build import Build, memory_estimate
@@ -53,7 +54,7 @@ def build(ctx: Context, stage: Build, **ideas: dict[str, Any]) -> dict[str, dict
     """Run `stage` on the control plus `ideas` (id -> recipe changes); every outcome by id."""
     champion = ctx.champion_recipe()
     cands = [candidate("champion", champion, {}, "control", "none")] + [candidate(i, champion, c, "test", "test") for i, c in ideas.items()]
-    write_json(ctx.out("propose") / "candidates.json", {"champion_recipe": champion, "weaknesses": [], "candidates": cands})
+    ctx.write(Candidates(champion_recipe=champion, weaknesses=[], candidates=cands))
     summary = stage.run(ctx)
     out = json.loads((ctx.out("build") / "built.json").read_text())
     assert summary == {"built": len(out["built"]), "dropped": len(out["dropped"]), "repairs": sum(len(r["repairs"]) for r in out["built"] + out["dropped"]),

@@ -10,10 +10,11 @@ from hydra.utils import instantiate
 
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import Weaknesses
 from pipeline.core.report import past_frontier
 from pipeline.core.rundir import RunDir, read_json, write_json
 from pipeline.ml.data import load_rows, save_rows
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 
 def _ctx(tmp_path: Path, adder: Path, frontier: int, *overrides: str) -> Context:
@@ -27,7 +28,7 @@ def _ctx(tmp_path: Path, adder: Path, frontier: int, *overrides: str) -> Context
     save_rows({"prompt": [p.prompt for p in seed], "answer": [p.answer for p in seed], "level": [p.level for p in seed]},
               run.stage_dir(0, "curate") / "data")
     shutil.copytree(adder, run.stage_dir(0, "train") / "model")
-    write_json(ctx.out("weaknesses") / "weaknesses.json", {"frontier": frontier})
+    write_json(ctx.out("weaknesses") / "weaknesses.json", record_json(Weaknesses, frontier=frontier))
     return ctx
 
 

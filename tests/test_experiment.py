@@ -16,12 +16,13 @@ from pipeline.components.judges import ConsistencyJudge
 from pipeline.components.labelers import Greedy
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import Built, BuiltCandidate, TrainRecord, Verdict, Weaknesses
 from pipeline.core.rundir import RunDir, read_json, write_json
 from pipeline.core.validate import validate
 from pipeline.ml.data import save_rows
 from pipeline.stages.experiment import Experiment, pilot_sources
 from tasks.addition import ReversedAddition
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 SEEDS = (0, 1)
 
@@ -36,9 +37,9 @@ def make_ctx(root: Path, adder: Path, built: list[dict] | None = None, frontier:
         problems = task.sample(level, rows, random.Random(gen))
         save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [level] * rows},
                   run.stage_dir(gen, "curate") / "data")
-        write_json(run.stage_dir(gen, "verify") / "verdict.json", {"promoted": True})
-        write_json(run.stage_dir(gen, "train") / "train.json", {"recipe": OmegaConf.to_container(cfg.recipe, resolve=True)})
-    write_json(run.stage_dir(2, "weaknesses") / "weaknesses.json", {"frontier": frontier})  # the pilots' levels follow the dev ladder's frontier
+        write_json(run.stage_dir(gen, "verify") / "verdict.json", record_json(Verdict, promoted=True))
+        write_json(run.stage_dir(gen, "train") / "train.json", record_json(TrainRecord, recipe=OmegaConf.to_container(cfg.recipe, resolve=True)))
+    write_json(run.stage_dir(2, "weaknesses") / "weaknesses.json", record_json(Weaknesses, frontier=frontier))  # the pilots' levels follow the dev ladder's frontier
     logger = NoLogger()
     logger.start(run.root, "test", {})
     ctx = Context.build(cfg, run, torch.device("cpu"), logger, gen=2)
@@ -48,7 +49,8 @@ def make_ctx(root: Path, adder: Path, built: list[dict] | None = None, frontier:
         {"id": "lr_up", "recipe": {**recipe, "lr": 3 * recipe["lr"]}},
         {"id": "scratch", "recipe": {**recipe, "warm_start": False, "hidden": 32, "layers": 1, "heads": 2}},
     ]
-    write_json(ctx.out("build") / "built.json", {"built": [{**b, "recipe": {**recipe, **b["recipe"]}} for b in built], "dropped": []})
+    write_json(ctx.out("build") / "built.json",
+               record_json(Built, built=[record_json(BuiltCandidate, **{**b, "recipe": {**recipe, **b["recipe"]}}) for b in built], dropped=[]))
     return ctx
 
 

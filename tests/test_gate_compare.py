@@ -3,15 +3,17 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
+from pipeline.core.records import Audit, SeedAudit, Verdict
 from pipeline.core.rundir import write_json
 from pipeline.tools.gate_compare import table, truths
+from tests.conftest import record_json
 
 
 def _gen(run, gen, audit=None, verdict=None):
     if audit is not None:
-        write_json(run / f"gen_{gen}" / "audit" / "audit.json", audit)
+        write_json(run / f"gen_{gen}" / "audit" / "audit.json", record_json(SeedAudit if gen == 0 else Audit, **audit))
     if verdict is not None:
-        write_json(run / f"gen_{gen}" / "verify" / "verdict.json", verdict)
+        write_json(run / f"gen_{gen}" / "verify" / "verdict.json", record_json(Verdict, **verdict))
 
 
 def test_truth_comes_from_the_audit_and_from_a_truth_gate_only(tmp_path):

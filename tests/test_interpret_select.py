@@ -11,10 +11,11 @@ from omegaconf import OmegaConf
 
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import Built, BuiltCandidate, Experiment, Interpretation, Pilot, Ranked
 from pipeline.core.rundir import RunDir, read_json, write_json
 from pipeline.stages.interpret import Interpret
 from pipeline.stages.select import BestGain, GainPerCompute
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 RECIPE = {"warm_start": True, "hidden": 64, "layers": 4, "heads": 4, "steps": 200, "batch_size": 256, "lr": 1e-3,
           "warmup": 20, "new_share": 0.5, "temperature": 0.0, "judge_threshold": None}
@@ -31,9 +32,10 @@ def make_ctx(tmp_path: Path, *overrides: str) -> Context:
 def pilot(cid: str, seed: int, target: list[float], losses: list[float | None], **recipe) -> dict:
     """A pilot record as experiment writes it: frontier 3 (acc 0.95), target level 4 at steps 10, 20, 30."""
     checkpoints = [{"step": s, "tokens": 0, "loss": 0.1, "acc": {"3": 0.95, "4": a}} for s, a in zip((10, 20, 30), target)]
-    return {"id": cid, "seed": seed, "recipe": {**RECIPE, **recipe}, "steps": 30, "batch_size": 128, "items": {"3": 400, "4": 400},
-            "curve": [{"step": i, "loss": x} for i, x in enumerate(losses)], "checkpoints": checkpoints,
-            "final_acc": checkpoints[-1]["acc"], "flops": 1e9, "seconds": 1.0, "diverged": any(x is None for x in losses)}
+    return {"id": cid, "seed": seed, "recipe": {**RECIPE, **recipe}, "steps": 30, "batch_size": 128, "warmup": 3, "params": 1000,
+            "items": {"3": 400, "4": 400}, "curve": [{"step": i, "loss": x, "lr": 1e-3, "tokens": 0} for i, x in enumerate(losses)],
+            "checkpoints": checkpoints, "final_acc": checkpoints[-1]["acc"], "final_loss": losses[-1], "flops": 1e9, "seconds": 1.0,
+            "diverged": any(x is None for x in losses)}
 
 
 FALLING = [0.5, 0.3, 0.2]
@@ -54,7 +56,7 @@ def write_experiment(ctx: Context, records: list[dict]) -> None:
         write_json(out / name, rec)
         index.append({"id": rec["id"], "seed": rec["seed"], "file": name, "final_acc": rec["final_acc"], "flops": rec["flops"],
                       "seconds": 1.0, "diverged": rec["diverged"]})
-    write_json(out / "experiment.json", {"pilot_steps": 30, "seeds": [0, 1], "levels": [3, 4], "frontier": 3, "pilots": index})
+    write_json(out / "experiment.json", record_json(Experiment, pilot_steps=30, seeds=[0, 1], levels=[3, 4], frontier=3, pilots=index))
 
 
 def test_interpret_ranks_by_paired_gain_and_flags_bad_pilots(tmp_path):
@@ -82,17 +84,18 @@ def test_gains_are_paired_by_seed_so_shared_luck_cancels(tmp_path):
     # both seeds disagree wildly (0.2 vs 0.7), but on each seed "steady" is 0.1 above the champion
     records = [pilot("champion", 0, [0.2] * 3, FALLING), pilot("champion", 1, [0.7] * 3, FALLING),
                pilot("steady", 0, [0.3] * 3, FALLING), pilot("steady", 1, [0.8] * 3, FALLING)]
-    result = Interpret().interpret(records, 3, [3, 4])
+    result = Interpret().interpret([Pilot.from_json(r) for r in records], 3, [3, 4])
     rows = {r["id"]: r for r in result["ranked"]}
     assert rows["steady"]["flags"] == ["unstable"] and result["seed_spread"] > 0.3  # each candidate's seeds disagree...
     assert rows["steady"]["gain"] == pytest.approx(0.1) and rows["steady"]["gain_noise"] < 0.05  # ...their difference does not
     assert rows["champion"]["gain"] == 0.0
     ctx = make_ctx(tmp_path)
     write_json(ctx.out("interpret") / "interpretation.json", result)
-    write_json(ctx.out("build") / "built.json", {"built": [{"id": "champion", "recipe": RECIPE}, {"id": "steady", "recipe": {**RECIPE, "lr": 5e-4}}], "dropped": []})
+    write_json(ctx.out("build") / "built.json", record_json(Built, built=[record_json(BuiltCandidate, id="champion", recipe=RECIPE),
+                                                                         record_json(BuiltCandidate, id="steady", recipe={**RECIPE, "lr": 5e-4})], dropped=[]))
     instantiate(ctx.cfg.stage.select).run(ctx)
     chosen = read_json(ctx.out("select") / "selected.json")
-    assert chosen["id"] == "steady" and chosen["predicted_gain"] == pytest.approx(0.1) and ctx.recipe()["lr"] == 5e-4
+    assert chosen["id"] == "steady" and chosen["predicted_gain"] == pytest.approx(0.1) and ctx.recipe().lr == 5e-4
 
 
 def row(cid: str, acc: float, full_flops: float = 1e12, flags: tuple[str, ...] = (), noise: float = 0.05) -> dict:
@@ -103,9 +106,10 @@ def row(cid: str, acc: float, full_flops: float = 1e12, flags: tuple[str, ...] =
 def select(ctx: Context, stage, rows: list[dict]) -> dict:
     base = next(r["acc_mean"] for r in rows if r["id"] == "champion")
     rows = [{**r, "gain": r["acc_mean"] - base} for r in rows]
-    write_json(ctx.out("interpret") / "interpretation.json", {"frontier": 3, "target_level": 4, "ranked": rows, "seed_spread": 0.05})
-    built = [{"id": r["id"], "recipe": {**RECIPE, "lr": 1e-3 * (i + 1)}} for i, r in enumerate(rows)]
-    write_json(ctx.out("build") / "built.json", {"built": built, "dropped": []})
+    write_json(ctx.out("interpret") / "interpretation.json",
+               record_json(Interpretation, frontier=3, target_level=4, ranked=[record_json(Ranked, **r) for r in rows], seed_spread=0.05))
+    built = [record_json(BuiltCandidate, id=r["id"], recipe={**RECIPE, "lr": 1e-3 * (i + 1)}) for i, r in enumerate(rows)]
+    write_json(ctx.out("build") / "built.json", record_json(Built, built=built, dropped=[]))
     stage.run(ctx)
     return read_json(ctx.out("select") / "selected.json")
 
@@ -115,7 +119,7 @@ def test_select_keeps_the_champion_when_gains_are_within_the_seed_spread(tmp_pat
     stage = instantiate(ctx.cfg.stage.select)
     chosen = select(ctx, stage, [row("a", 0.53), row("champion", 0.50), row("b", 0.40), row("wild", 0.95, flags=("diverged",))])
     assert chosen["id"] == "champion" and chosen["predicted_gain"] == 0.0 and chosen["champion_accuracy"] == 0.50
-    assert "keeping the champion" in chosen["reason"] and chosen["recipe"] == ctx.recipe() and ctx.recipe()["lr"] == 2e-3
+    assert "keeping the champion" in chosen["reason"] and chosen["recipe"] == ctx.recipe().to_json() and ctx.recipe().lr == 2e-3
 
 
 def test_select_takes_a_gain_beyond_the_spread_and_ctx_recipe_follows(tmp_path):
@@ -123,7 +127,7 @@ def test_select_takes_a_gain_beyond_the_spread_and_ctx_recipe_follows(tmp_path):
     chosen = select(ctx, GainPerCompute(), [row("a", 0.62), row("champion", 0.50)])
     assert chosen["id"] == "a" and chosen["predicted_gain"] == pytest.approx(0.12)
     assert chosen["gain_per_pflop"] == pytest.approx(0.12 / 1e-3) and "'a'" in chosen["reason"]
-    assert ctx.recipe() == chosen["recipe"] and ctx.recipe()["lr"] == 1e-3
+    assert ctx.recipe().to_json() == chosen["recipe"] and ctx.recipe().lr == 1e-3
 
 
 def test_gain_per_compute_prefers_the_cheaper_recipe_and_best_gain_ignores_cost(tmp_path):

@@ -10,11 +10,12 @@ from omegaconf import OmegaConf
 
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import TrainRecord, Verdict
 from pipeline.core.rundir import RunDir, write_json
 from pipeline.ml.data import save_rows
 from pipeline.stages.experiment import pilot_sources
 from pipeline.stages.train import Train
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 #: generations 0..3 as (promoted, rows): the seed, a promoted round, a rejected one, a promoted empty one
 ROUNDS = [(True, 5), (True, 3), (False, 4), (True, 0)]
@@ -27,10 +28,10 @@ def _run_with_rounds(tmp_path: Path, data: str, gen: int, champion: Path | None 
     run = RunDir(tmp_path / "run")
     for g, (promoted, n) in enumerate(ROUNDS + [(False, 2)] if champion else ROUNDS):
         save_rows({"prompt": [f"{g}+{i}=" for i in range(n)], "answer": ["0"] * n, "level": [1] * n}, run.stage_dir(g, "curate") / "data")
-        write_json(run.stage_dir(g, "verify") / "verdict.json", {"promoted": promoted})
+        write_json(run.stage_dir(g, "verify") / "verdict.json", record_json(Verdict, promoted=promoted))
         if champion and g < 4:
             shutil.copytree(champion, run.stage_dir(g, "train") / "model")
-            write_json(run.stage_dir(g, "train") / "train.json", {"recipe": OmegaConf.to_container(cfg.recipe, resolve=True)})
+            write_json(run.stage_dir(g, "train") / "train.json", record_json(TrainRecord, recipe=OmegaConf.to_container(cfg.recipe, resolve=True)))
     return Context.build(cfg, run, torch.device("cpu"), NoLogger(), gen=gen)
 
 
@@ -77,4 +78,4 @@ def test_training_gets_its_round_at_new_share_and_the_earlier_groups_the_rest(tm
     monkeypatch.setattr(Train, "fit", fit)
     with pytest.raises(SystemExit):
         Train().run(ctx)
-    assert ctx.recipe()["new_share"] == 0.5 and handed == [(2, 0.5), *earlier]
+    assert ctx.recipe().new_share == 0.5 and handed == [(2, 0.5), *earlier]

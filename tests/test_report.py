@@ -10,9 +10,10 @@ import torch
 
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import Verdict
 from pipeline.core.report import _plot, accuracy_grid, per_level_lines
 from pipeline.core.rundir import RunDir, write_json
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 
 def ladder(mastered: int, top: int) -> dict[int, float]:
@@ -52,7 +53,7 @@ def test_per_level_numbers_stay_one_row_a_generation_and_name_only_the_levels_th
 def test_the_accuracy_picture_draws_a_long_ladder_with_its_cap(tmp_path):
     cfg = make_cfg(tmp_path, "eval.max_level=40")
     ctx = Context.build(cfg, RunDir(tmp_path / "run"), torch.device("cpu"), NoLogger())
-    write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", {"successor_frontier": 5})
+    write_json(ctx.run.stage_dir(0, "verify") / "verdict.json", record_json(Verdict, successor_frontier=5))
     _plot(ctx, ladder(5, 7), records(10))
     height, width, _ = mpimg.imread(ctx.run.root / "accuracy.png").shape
     assert width > 1.5 * height  # three panels side by side: lines, heatmap, frontier

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import make_cfg
+from conftest import make_cfg, record_json
 from hydra.utils import instantiate
 
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import Selected, Weaknesses
 from pipeline.core.rundir import RunDir, read_json, write_json
 from pipeline.ml.data import save_rows
 from pipeline.ml.stats import clopper_pearson
@@ -31,7 +32,7 @@ def context(tmp_path: Path, *overrides: str, frontier: int = 1, impl: str = "aud
     save_rows(rows(seed), run.stage_dir(0, "curate") / "data")
     if champion:
         shutil.copytree(champion, run.stage_dir(0, "train") / "model")
-    write_json(ctx.out("weaknesses") / "weaknesses.json", {"frontier": frontier})
+    write_json(ctx.out("weaknesses") / "weaknesses.json", record_json(Weaknesses, frontier=frontier))
     return ctx
 
 
@@ -119,7 +120,7 @@ def test_audit_ci_contains_the_true_error_rate_of_a_round_with_20_percent_wrong_
 
 def test_checks_only_reads_no_ground_truth_and_reports_duplicates_coverage_drift(tmp_path, monkeypatch):
     ctx = context(tmp_path, impl="checks_only", frontier=2)
-    write_json(ctx.out("select") / "selected.json", {"id": "champion", "predicted_gain": 0.07})
+    write_json(ctx.out("select") / "selected.json", record_json(Selected, id="champion", predicted_gain=0.07))
     pool_item = ctx.splits.draw("train", 1, lambda r: ctx.task.sample_mixed(2, r), random.Random(0))[0]  # the pool's first item
     fresh = draw(ctx, 3, 8)
     save_rows(rows([*fresh, fresh[0], pool_item]), ctx.out("curate") / "data")

@@ -29,7 +29,7 @@ def _seed(tmp_path, monkeypatch, accuracies: list[float], *overrides: str) -> di
     logger = NoLogger()
     logger.start(tmp_path, "seed", {})
     ctx = Context.build(make_cfg(tmp_path, *TINY_SEED, *overrides), RunDir(tmp_path / "run"), torch.device("cpu"), logger)
-    return train_seed(ctx, Console(quiet=True))
+    return train_seed(ctx, Console(quiet=True)).to_json()
 
 def test_a_seed_decays_from_the_first_check_that_settles_and_ends_when_the_decay_does(tmp_path, monkeypatch):
     stats = _seed(tmp_path, monkeypatch, [0.5, 0.65, 0.75, 0.9, 0.995])

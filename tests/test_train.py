@@ -16,11 +16,12 @@ from omegaconf import OmegaConf
 import pipeline.ml.fitting
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
+from pipeline.core.records import Weaknesses
 from pipeline.core.rundir import RunDir, read_json, write_json
 from pipeline.ml.data import save_rows
 from pipeline.stages.train import Train, UntilLearned
 from tasks.addition import ReversedAddition
-from tests.conftest import make_cfg
+from tests.conftest import make_cfg, record_json
 
 CAP = 200  # the recipe's steps; its decay starts at 140 (30%), so checks at 50 and 100 are at the peak, 150 in the decay
 
@@ -32,7 +33,7 @@ def make_ctx(root: Path, adder: Path, round_level: int = 3) -> Context:
     run = RunDir(root / "run")
     task = ReversedAddition()
     shutil.copytree(adder, run.stage_dir(0, "train") / "model")
-    write_json(run.stage_dir(1, "weaknesses") / "weaknesses.json", {"frontier": 1})
+    write_json(run.stage_dir(1, "weaknesses") / "weaknesses.json", record_json(Weaknesses, frontier=1))
     for gen, level in ((0, 1), (1, round_level)):
         problems = task.sample(level, 50, random.Random(gen))
         save_rows({"prompt": [p.prompt for p in problems], "answer": [p.answer for p in problems], "level": [level] * 50},

@@ -8,14 +8,15 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from pipeline.components.gate import most, right
 from pipeline.components.scorers import Check, Scorer, TrueAnswers
 from pipeline.core import plugins
 from pipeline.core.logger import NoLogger
 from pipeline.core.pools import Accumulate
-from pipeline.core.rundir import RunDir, read_json
+from pipeline.core.records import R, Curation, Record, Recipe, Selected, TrainRecord, Verdict, Weaknesses, load
+from pipeline.core.rundir import RunDir, write_json
 from pipeline.core.truth import Truth
 from pipeline.ml.data import load_joined
 from pipeline.ml.evaluate import correctness, counts, frontier, per_level
@@ -53,20 +54,29 @@ class Context:
         """This generation's folder for `stage`."""
         return self.run.stage_dir(self.gen, stage)
 
-    def read(self, stage: str, name: str, gen: int | None = None) -> Any:
-        """A JSON output of an earlier stage (this generation unless `gen` is given)."""
-        path = self.run.stage_dir(self.gen if gen is None else gen, stage) / name
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: stage '{stage}' must run before this one")
-        return read_json(path)
+    def read(self, record: type[R], gen: int | None = None) -> R:
+        """An earlier stage's record (this generation's unless `gen` is given)."""
+        folder = self.run.stage_dir(self.gen if gen is None else gen, record.stage)
+        if not (folder / record.file).is_file():
+            raise FileNotFoundError(f"{folder / record.file} is missing: stage '{record.stage}' must run before this one")
+        return load(record, folder)
+
+    def maybe(self, record: type[R], gen: int | None = None) -> R | None:
+        """The record of a stage that may not have run (this generation's unless `gen` is given); None when it did not."""
+        folder = self.run.stage_dir(self.gen if gen is None else gen, record.stage)
+        return load(record, folder) if (folder / record.file).is_file() else None
+
+    def write(self, record: Record) -> None:
+        """Write `record` as its stage's output of this generation."""
+        write_json(self.out(record.stage) / record.file, record.to_json())
 
     # -- the champion ----------------------------------------------------------------------
     def promoted(self, gen: int) -> bool:
         """Whether generation `gen`'s successor replaced the champion (gen 0 is the seed)."""
         if gen == 0:
             return True
-        path = self.run.stage_dir(gen, "verify") / "verdict.json"
-        return path.is_file() and read_json(path)["promoted"]
+        verdict = self.maybe(Verdict, gen)
+        return verdict is not None and verdict.promoted
 
     def champion_gens(self) -> list[int]:
         """Every generation whose model was champion before this one, the seed first: the run's champions."""
@@ -81,30 +91,30 @@ class Context:
     def champion_dir(self) -> Path:
         return self.run.stage_dir(self.champion_gen, "train") / "model"
 
-    def shown(self, stage: str, name: str, items: list[Problem]) -> dict[int, int]:
-        """The most right answers any champion of the run had at each level of `items`, as `stage` recorded its answers there
-        (`successor_correct` in `name`): what the run has shown, the reference a successor's mastered levels are held to.
-        A champion's ladder may have reached less far or further than `items`: ladders are levels 1..top in order, so its
-        answers cover a prefix of `items` (or `items` a prefix of them), and count at the levels that prefix holds whole."""
-        recorded = (self.read(stage, name, gen=g).get("successor_correct") or "" for g in self.champion_gens())
-        return most(recorded_right(items, bits) for bits in recorded)
+    def shown(self, recorded: Callable[[int], str | None], items: list[Problem]) -> dict[int, int]:
+        """The most right answers any champion of the run had at each level of `items`, as a stage recorded its answers
+        there (`recorded(gen)`: that champion's per-item answers, "1"/"0"): what the run has shown, the reference a
+        successor's mastered levels are held to. A champion's ladder may have reached less far or further than `items`:
+        ladders are levels 1..top in order, so its answers cover a prefix of `items` (or `items` a prefix of them), and
+        count at the levels that prefix holds whole."""
+        return most(recorded_right(items, recorded(g) or "") for g in self.champion_gens())
 
     def champion_frontier(self) -> int:
         """The champion's frontier on the dev ladder, as this generation's weaknesses stage measured it. Only the gate
         reads the test ladder: a stage steered by it would tune the successor to the items that judge it."""
-        return self.read("weaknesses", "weaknesses.json")["frontier"]
+        return self.read(Weaknesses).frontier
 
-    def champion_recipe(self) -> dict[str, Any]:
+    def champion_recipe(self) -> Recipe:
         """The recipe that trained the champion (the config's `recipe:` while the seed is champion)."""
         if self.champion_gen == 0:
-            return OmegaConf.to_container(self.cfg.recipe, resolve=True)
-        return self.read("train", "train.json", gen=self.champion_gen)["recipe"]
+            return Recipe.of(self.cfg)
+        return self.read(TrainRecord, gen=self.champion_gen).recipe
 
-    def recipe(self) -> dict[str, Any]:
+    def recipe(self) -> Recipe:
         """The recipe this generation curates and trains with: the select stage's choice when it ran,
         else the champion's recipe (so a loop without the research stages keeps one recipe)."""
-        selected = self.out("select") / "selected.json"
-        return read_json(selected)["recipe"] if selected.is_file() else self.champion_recipe()
+        selected = self.maybe(Selected)
+        return selected.recipe if selected is not None else self.champion_recipe()
 
     # -- data ------------------------------------------------------------------------------
     def rounds(self) -> list[Path]:
@@ -172,9 +182,9 @@ class Context:
         0..`through` was trained on, plus `eval.beyond`. A model rarely masters twice the length it saw."""
         trained = self.cfg.seed_model.levels
         for g in range(1, through + 1):
-            path = self.run.stage_dir(g, "curate") / "curation.json"
-            if path.is_file():
-                trained = max([trained, *read_json(path).get("levels", [])])
+            curation = self.maybe(Curation, g)
+            if curation is not None:
+                trained = max([trained, *curation.levels])
         return min(2 * trained + self.cfg.eval.beyond, self.cap or 10**9)
 
     def dev_items(self, levels: Iterable[int], per_level: int) -> list[Problem]:

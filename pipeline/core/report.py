@@ -14,6 +14,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from pipeline.core.approve import APPROVAL  # noqa: E402
 from pipeline.core.context import Context  # noqa: E402
 from pipeline.core.knowledge import describe, ledger  # noqa: E402
+from pipeline.core.records import Audit, Curation, Interpretation, Outcome, SeedAudit, Selected, Verdict  # noqa: E402
 from pipeline.core.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
 from pipeline.core.truth import total  # noqa: E402
 from pipeline.ml.evaluate import frontier  # noqa: E402
@@ -53,52 +54,53 @@ def human_labels(ctx: Context, gen: int, stages: list[str]) -> dict[str, dict[st
 
 def generation_record(ctx: Context) -> dict[str, Any]:
     """One generation's line in summary.json, read back from its stage outputs."""
-    verdict = _maybe(ctx, "verify", "verdict.json")
-    audit = _maybe(ctx, "audit", "audit.json")
+    verdict = ctx.maybe(Verdict)
+    audit = ctx.maybe(Audit)
     labels = human_labels(ctx, ctx.gen, [*ctx.cfg.loop.stages, "audit"])
-    curation = _maybe(ctx, "curate", "curation.json")
-    quality = audit.get("judge") or curation
+    curation = ctx.maybe(Curation)
+    # measured by curate, or under humans=none by the shadow audit
+    quality = audit.judge if audit is not None and audit.judge else curation.quality() if curation is not None else None
     approvals = [{k: a[k] for k in ("stage", "accepted", "source", "seconds_waiting")}
                  for a in (_maybe(ctx, s, APPROVAL) for s in ctx.cfg.loop.stages) if a]
-    selected = _maybe(ctx, "select", "selected.json")
+    selected = ctx.maybe(Selected)
     done = {s: ctx.run.done_summary(ctx.gen, s) for s in ctx.cfg.loop.stages if ctx.run.is_done(ctx.gen, s)}
     blocked = next((f"blocked by {s}: {d['blocked']}" for s, d in done.items() if d.get("blocked")), None)
     failed = next((f"{s} failed: {d['failed']}" for s, d in done.items() if d.get("failed")), None)
-    promoted = bool(verdict.get("promoted", False))
-    front = verdict.get("successor_frontier" if promoted else "champion_frontier",
-                        ctx.read("verify", "verdict.json", gen=ctx.champion_gen)["successor_frontier"])  # no verdict: the champion's, as its gate measured it
+    promoted = verdict is not None and verdict.promoted
+    # no verdict: the champion's frontier, as its gate measured it
+    front = verdict.frontier if verdict is not None else ctx.read(Verdict, gen=ctx.champion_gen).successor_frontier
     flops = {s: d["flops"] for s, d in done.items() if "flops" in d}
-    status = "blocked" if blocked else "failed" if failed else "promoted" if promoted else "rejected"
+    gate_accuracy = dict(verdict.successor_accuracy) if verdict is not None else {}
+    status: Outcome = "blocked" if blocked else "failed" if failed else verdict.outcome if verdict is not None else "rejected"
     return {
         "generation": ctx.gen,
         "status": status,  # promoted | rejected | blocked (review stopped training) | failed (training stopped)
         "frontier": front,
         "promoted": promoted,
         "blocked": blocked is not None,
-        "p_value": verdict.get("p_value"),
-        "reason": blocked or failed or verdict.get("reason", "no verify stage ran"),
+        "p_value": verdict.p_value if verdict is not None else None,
+        "reason": blocked or failed or (verdict.reason if verdict is not None else "no verify stage ran"),
         # the labels this generation's round added; a successor promoted on an empty round only trained more on earlier data
-        "new_data": curation.get("kept"),
-        "empty_round": curation.get("kept") == 0,
-        "new_data_per_level": {int(k): v for k, v in curation.get("kept_per_level", {}).items()},
-        # measured by curate, or under humans=none by the shadow audit
-        "judge_precision": quality.get("judge_precision"),
-        "judge_recall": quality.get("judge_recall"),
-        "judge_yield": quality.get("judge_yield"),
-        "label_accuracy": quality.get("label_accuracy"),
+        "new_data": curation.kept if curation is not None else None,
+        "empty_round": curation is not None and curation.kept == 0,
+        "new_data_per_level": dict(curation.kept_per_level) if curation is not None else {},
+        "judge_precision": quality.judge_precision if quality is not None else None,
+        "judge_recall": quality.judge_recall if quality is not None else None,
+        "judge_yield": quality.judge_yield if quality is not None else None,
+        "label_accuracy": quality.label_accuracy if quality is not None else None,
         # the successor's true accuracy (the shadow audit's); the gate's own, under a label-free scorer an estimate
-        "per_level_accuracy": {int(k): v for k, v in audit.get("successor_accuracy", verdict.get("successor_accuracy", {})).items()},
-        "gate_accuracy": {int(k): v for k, v in verdict.get("successor_accuracy", {}).items()},
+        "per_level_accuracy": dict(gate_accuracy if audit is None or audit.successor_accuracy is None else audit.successor_accuracy),
+        "gate_accuracy": gate_accuracy,
         # items per level behind per_level_accuracy (the audit's ladder, else the gate's): a small level is passed over
-        "per_level_items": {int(k): v for k, v in (audit.get("items") or verdict.get("items") or {}).items()},
-        "true_frontier": audit.get("successor_frontier" if promoted else "champion_frontier"),
-        "audit": audit.get("outcome"),  # correct/false promotion, correct/false rejection, no successor
+        "per_level_items": dict(audit.items if audit is not None and audit.items else verdict.items if verdict is not None else {}),
+        "true_frontier": None if audit is None else audit.successor_frontier if promoted else audit.champion_frontier,
+        "audit": audit.outcome if audit is not None else None,  # correct/false promotion, correct/false rejection, no successor
         "human_labels": labels,  # per stage: {"decided": n, "measured": n}
         "labels_decided": sum(v["decided"] for v in labels.values()),
         "labels_measured": sum(v["measured"] for v in labels.values()),
         "seconds": round(sum(d.get("seconds", 0.0) for d in done.values()), 1),
-        "selected": {"id": selected.get("id", "champion"), "rationale": selected.get("rationale", "no select stage ran"),
-                     "reason": selected.get("reason"), "recipe": ctx.recipe()},
+        "selected": {"id": selected.id, "rationale": selected.rationale, "reason": selected.reason, "recipe": ctx.recipe().to_json()}
+        if selected is not None else {"id": "champion", "rationale": "no select stage ran", "reason": None, "recipe": ctx.recipe().to_json()},
         "compute": {"seconds": {s: d.get("seconds", 0.0) for s, d in done.items()}, "flops": flops, "total_flops": sum(flops.values())},
         # a human's answers at the stages in loop.approve (accepted false: that stage's decision was vetoed)
         "approvals": approvals,
@@ -123,8 +125,10 @@ def wall_seconds(ctx: Context) -> float:
 def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int, reason: str | None, rule: str | None = None) -> dict[str, Any]:
     """Write summary.json, report.md and accuracy.png; return the summary. `rule` is the config key of the stop rule that
     ended the run (`reason` in words), None while it runs."""
-    seed_audit = _maybe_gen(ctx, 0, "audit", "audit.json")
-    seed_acc = {int(k): v for k, v in seed_audit.get("successor_accuracy", ctx.read("verify", "verdict.json", gen=0)["successor_accuracy"]).items()}
+    seed_audit = ctx.maybe(SeedAudit, gen=0)
+    seed_verdict = ctx.read(Verdict, gen=0)
+    seed_acc = dict(seed_audit.successor_accuracy if seed_audit is not None else seed_verdict.successor_accuracy)
+    seed_true = seed_audit.successor_frontier if seed_audit is not None else None
     seed_labels = human_labels(ctx, 0, ["seed", "audit"])
     outcomes = [r["audit"] for r in records]
     summary = {
@@ -146,8 +150,8 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "labels_measured": sum(r["labels_measured"] for r in records),
         "human_touches": sum(r["human_touches"] for r in records),
         "touch_seconds": round(sum(r["touch_seconds"] for r in records), 1),
-        "true_frontier": records[-1]["true_frontier"] if records else seed_audit.get("successor_frontier"),
-        "seed_true_frontier": seed_audit.get("successor_frontier"),  # the shadow audit's; seed_frontier is the seed's verdict (an estimate under humans=none)
+        "true_frontier": records[-1]["true_frontier"] if records else seed_true,
+        "seed_true_frontier": seed_true,  # the shadow audit's; seed_frontier is the seed's verdict (an estimate under humans=none)
         "audit": {o: outcomes.count(o) for o in ("correct promotion", "false promotion", "false rejection", "correct rejection", "no successor")},
         # decisions where the shadow audit's ground-truth gate, on its own items, decided otherwise than the gate
         "audit_disagreed": outcomes.count("false promotion") + outcomes.count("false rejection"),
@@ -189,14 +193,15 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
               "| gen | selected | rationale | why selected | pilots (dev accuracy at frontier+1 (gain vs champion, seed by seed)) | compute (s) | training PFLOP |",
               "|---|---|---|---|---|---|---|"]
     for r in records:
-        pilots = _maybe_gen(ctx, r["generation"], "interpret", "interpretation.json").get("ranked", [])
-        shown = "; ".join(f"{p['id']} {p['acc_mean']:.2f} ({p['gain']:+.2f} +- {p['gain_noise']:.2f})" if p.get("gain") is not None
-                          else f"{p['id']} {p['acc_mean']:.2f}" for p in pilots) or "-"
+        interpretation = ctx.maybe(Interpretation, r["generation"])
+        pilots = interpretation.ranked if interpretation is not None else []
+        shown = "; ".join(f"{p.id} {p.acc_mean:.2f} ({p.gain:+.2f} +- {p.gain_noise:.2f})" if p.gain is not None
+                          else f"{p.id} {p.acc_mean:.2f}" for p in pilots) or "-"
         sel = r["selected"]
         lines.append(f"| {r['generation']} | {sel['id']} | {sel['rationale']} | {sel['reason'] or '-'} | {shown} | "
                      f"{r['seconds']:.0f} | {r['compute']['total_flops'] / 1e15:.3g} |")
     gate = ctx.cfg.stage.verify.gate
-    seed_items = {int(k): v for k, v in (seed_audit.get("items") or ctx.read("verify", "verdict.json", gen=0).get("items") or {}).items()}
+    seed_items = dict(seed_audit.items if seed_audit is not None and seed_audit.items else seed_verdict.items)
     lines += ["", *per_level_lines(seed_acc, records, gate.threshold, gate.min_items, seed_items)]
     write_text(ctx.run.root / "report.md", "\n".join(lines) + "\n")
     return summary
@@ -205,7 +210,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
 def _gate_rule(ctx: Context) -> str:
     """The gate's rule in words, with this run's small levels named (the seed's verdict records the test items per level)."""
     gate = ctx.cfg.stage.verify.gate
-    sizes = {int(k): v for k, v in ctx.read("verify", "verdict.json", gen=0)["items"].items()}
+    sizes = ctx.read(Verdict, gen=0).items
     small = [f"{lv} ({sizes.get(lv, 0)} items)" for lv in sorted(sizes) if sizes[lv] < gate.min_items]
     spread = {"none": f"{gate.alpha} at every decision (correction none)",
               "spending": f"{gate.alpha}·6/(π²g²) at the run's decision g (correction spending: false promotion at most {gate.alpha} over the run)",
@@ -282,7 +287,7 @@ def _plot(ctx: Context, seed_acc: dict[int, float], records: list[dict[str, Any]
         middle.yaxis.set_major_locator(MaxNLocator(integer=True))
     middle.set(xlabel="generation (x: rejected)", ylabel="level (digits)", title="accuracy: level x generation (blank: not on its ladder)")
     gens = [0] + [r["generation"] for r in records]
-    fronts = [ctx.read("verify", "verdict.json", gen=0)["successor_frontier"]] + [r["frontier"] for r in records]
+    fronts = [ctx.read(Verdict, gen=0).successor_frontier] + [r["frontier"] for r in records]
     right.step(gens, fronts, where="post", color="black")
     right.scatter([r["generation"] for r in records], [r["frontier"] for r in records],
                   c=["green" if r["promoted"] else "red" for r in records], zorder=3)

@@ -15,6 +15,7 @@ from transformers import PreTrainedTokenizerFast
 
 from pipeline.components.scorers import Scorer
 from pipeline.core.context import Context
+from pipeline.core.records import Recipe
 from pipeline.core.rundir import atomic_dir
 from pipeline.core.truth import DECIDE
 from pipeline.ml.evaluate import per_level
@@ -25,7 +26,8 @@ from tasks import Problem
 
 def train_recipe(model: torch.nn.Module, sources: list[tuple[Encoded, float]], recipe: dict[str, Any], seed: int, **options: Any) -> list[dict[str, float]]:
     """`training.train` on a recipe's schedule (steps, batch size, lr, warmup): a generation's training and a
-    `stage/verify=controlled` control, which must train exactly alike."""
+    `stage/verify=controlled` control, which must train exactly alike. `recipe` is plain JSON, as a pilot's is: a
+    `Recipe.to_json()`, or the seed's schedule (which is no `Recipe`: it has no round to mix or label)."""
     return train(model, sources, steps=recipe["steps"], batch_size=recipe["batch_size"], lr=recipe["lr"], warmup=recipe["warmup"],
                  seed=seed, **options)
 
@@ -85,11 +87,11 @@ def train_generation(ctx: Context, model: torch.nn.Module, tok: PreTrainedTokeni
     }
 
 
-def starting_point(ctx: Context, recipe: dict[str, Any]) -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
+def starting_point(ctx: Context, recipe: Recipe) -> tuple[torch.nn.Module, PreTrainedTokenizerFast]:
     """The model this generation's training starts from: the champion (warm start) or a fresh model of the recipe's size."""
     model, tok = load(ctx.champion_dir, ctx.device)
-    if not recipe["warm_start"]:
-        model = build_model(tok, recipe["hidden"], recipe["layers"], recipe["heads"], seed=ctx.cfg.seed + ctx.gen).to(ctx.device)
+    if not recipe.warm_start:
+        model = build_model(tok, recipe.hidden, recipe.layers, recipe.heads, seed=ctx.cfg.seed + ctx.gen).to(ctx.device)
     return model, tok
 
 

@@ -18,6 +18,7 @@ answers only when computed the same way (a bf16 GPU answer and an fp32 CPU answe
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from pipeline.components.judges.base import label_quality
 from pipeline.components.scorers import TrueAnswers
 from pipeline.core.context import Context
 from pipeline.core.device import precision
-from pipeline.core.rundir import read_json, write_json
+from pipeline.core.records import Audit, Curation, JudgeQuality, SeedAudit, Verdict, Weaknesses
+from pipeline.core.rundir import read_json
 from pipeline.core.truth import MEASURE
 from pipeline.ml.data import load_rows
 from pipeline.ml.evaluate import bits, counts, per_level
@@ -57,32 +59,27 @@ class ShadowAudit(Stage):
         items, answers = ctx.climb("audit", lambda level, offset: [a(level, offset) for a in answerers], self.gate.threshold, self.gate.min_items,
                                    models=len(answerers))
         successor = answers[-1] if has_successor else None
-        out: dict[str, Any] = {"items": counts(items), "successor_correct": None if successor is None else bits(successor), **computed(ctx)}
+        common: dict[str, Any] = {"items": counts(items), "successor_correct": None if successor is None else bits(successor), **computed(ctx)}
         if ctx.gen == 0:
-            out |= {"successor_frontier": self.gate.frontier(items, successor), "successor_accuracy": per_level(items, successor)}
-            write_json(ctx.out(self.name) / "audit.json", out)
-            return {"true_frontier": out["successor_frontier"]}
+            seed = SeedAudit(**common, successor_frontier=self.gate.frontier(items, successor), successor_accuracy=per_level(items, successor))
+            ctx.write(seed)
+            return {"true_frontier": seed.successor_frontier}
         champion = answers[0]
-        weak = ctx.out("weaknesses") / "weaknesses.json"
-        verdict = ctx.out("verify") / "verdict.json"
-        out |= {
-            "champion_gen": ctx.champion_gen,
-            "champion_frontier": self.gate.frontier(items, champion),  # the true one
-            "estimated_frontier": read_json(weak)["frontier"] if weak.is_file() else None,  # what weaknesses decided from
-            "judge": self._judge(ctx),
-        }
-        if successor is None or not verdict.is_file():
-            out |= {"outcome": "no successor"}
-        else:
-            record = read_json(verdict)
-            alpha, earlier = record["alpha"], ctx.shown(self.name, "audit.json", items)
+        weak = ctx.maybe(Weaknesses)
+        verdict = ctx.maybe(Verdict)
+        audit = Audit(**common, champion_gen=ctx.champion_gen,
+                      champion_frontier=self.gate.frontier(items, champion),  # the true one
+                      estimated_frontier=weak.frontier if weak is not None else None,  # what weaknesses decided from
+                      judge=self._judge(ctx), outcome="no successor")
+        if successor is not None and verdict is not None:
+            alpha, earlier = verdict.alpha, ctx.shown(lambda gen: read_json(ctx.run.stage_dir(gen, self.name) / "audit.json").get("successor_correct"), items)
             truth = self.gate.decide(items, champion, successor, alpha, earlier)
             control = ctx.out("verify") / "control"
             should = truth.promoted and (not control.is_dir() or self.gate.decide(items, self._score(ctx, control, items), successor, alpha, earlier).promoted)
-            out |= {"outcome": OUTCOMES[(record["promoted"], should)], "self_promoted": record["promoted"], "truth_promoted": should, "alpha": alpha,
-                    "truth_reason": truth.reason, "successor_frontier": truth.successor_frontier, "successor_accuracy": truth.successor_accuracy}
-        write_json(ctx.out(self.name) / "audit.json", out)
-        return {"outcome": out["outcome"], "true_frontier": out.get("successor_frontier", out["champion_frontier"])}
+            audit = replace(audit, outcome=OUTCOMES[(verdict.promoted, should)], self_promoted=verdict.promoted, truth_promoted=should, alpha=alpha,
+                            truth_reason=truth.reason, successor_frontier=truth.successor_frontier, successor_accuracy=truth.successor_accuracy)
+        ctx.write(audit)
+        return {"outcome": audit.outcome, "true_frontier": audit.champion_frontier if audit.successor_frontier is None else audit.successor_frontier}
 
     def _answerer(self, ctx: Context, gen: int) -> Callable[[list[Problem], int], list[bool]]:
         """Generation `gen`'s model's true per-item correctness on a level's items (after `offset` items of the ladder): its
@@ -105,15 +102,14 @@ class ShadowAudit(Stage):
         model, tok = load(model_dir, ctx.device)
         return ctx.correctness(model, tok, items, MEASURE, TrueAnswers())
 
-    def _judge(self, ctx: Context) -> dict[str, Any] | None:
+    def _judge(self, ctx: Context) -> JudgeQuality | None:
         """The judge's true precision and recall on this round (curate's own numbers when it could read truth)."""
-        path = ctx.out("curate") / "curation.json"
-        if not path.is_file():
+        stats = ctx.maybe(Curation)
+        if stats is None:
             return None
-        stats = read_json(path)
-        if stats.get("judge_precision") is not None or not stats.get("kept"):
-            return {k: stats.get(k) for k in ("judge_precision", "judge_recall", "judge_yield", "label_accuracy")}
+        if stats.judge_precision is not None or not stats.kept:
+            return stats.quality()
         rows = load_rows(ctx.out("curate") / "judged")[:]
         problems = [Problem(p, "", lv) for p, lv in zip(rows["prompt"], rows["level"])]  # answer unknown: read below, counted
         correct = ctx.truth.correct(problems, rows["answer"], MEASURE)
-        return label_quality(rows["kept"], correct)
+        return JudgeQuality.from_json(label_quality(rows["kept"], correct))

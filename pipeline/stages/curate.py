@@ -13,7 +13,7 @@ from pipeline.components.judges.base import label_quality
 from pipeline.components.labelers import Labeler
 from pipeline.components.rounds import Offsets, Round
 from pipeline.core.context import Context
-from pipeline.core.rundir import write_json
+from pipeline.core.records import Curation, Weaknesses
 from pipeline.core.truth import DECIDE, MEASURE
 from pipeline.ml.data import save_rows
 from pipeline.ml.model import load
@@ -46,18 +46,18 @@ class Curate(Stage):
         self.calibrate, self.thresholds, self.target_precision = calibrate, sorted(thresholds, reverse=True), target_precision
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
+        front = ctx.read(Weaknesses).frontier
         levels = self.round.levels(front, ctx.cap)
         recipe = ctx.recipe()
         model, tok = load(ctx.champion_dir, ctx.device)
         seed = ctx.cfg.seed * 1000 + ctx.gen
         calibration = None
-        if recipe.get("judge_threshold") is not None or not self.calibrate or self.judge.threshold_field is None:
-            judge = self.judge.with_threshold(recipe.get("judge_threshold"))
+        if recipe.judge_threshold is not None or not self.calibrate or self.judge.threshold_field is None:
+            judge = self.judge.with_threshold(recipe.judge_threshold)
         else:
             judge, calibration = self._calibrated(ctx, levels, model, tok, seed)
         problems = fresh_problems(ctx, levels, self.n_problems, f"curate-{ctx.cfg.seed}-{ctx.gen}")
-        labels, kept = self_label(ctx, judge, self.labeler, model, tok, problems, recipe.get("temperature", 0.0), seed)
+        labels, kept = self_label(ctx, judge, self.labeler, model, tok, problems, recipe.temperature, seed)
         leaked = ctx.splits.contamination(p.prompt for p, k in zip(problems, kept) if k)
         if leaked:
             raise RuntimeError(f"{leaked} items of the test or audit split reached curation: the split is broken")
@@ -71,28 +71,27 @@ class Curate(Stage):
             if correct is not None:
                 st["kept_correct"] += k and correct[i]
         quality = label_quality(kept, correct) if correct is not None else {"judge_yield": round(sum(kept) / max(1, len(problems)), 4)}
-        stats = {
-            "levels": levels,
-            "judge": type(judge).__name__,
-            "judge_reads_ground_truth": judge.reads_ground_truth,
-            "judge_threshold": getattr(judge, judge.threshold_field) if judge.threshold_field else None,
-            "candidates": len(problems),
-            "kept": sum(kept),
-            "label_accuracy": None, "judge_precision": None, "judge_recall": None,
-            **quality,
-            "contaminated": leaked,
-            "calibration": calibration,
-            "strata": dict(sorted(strata.items())),
+        stats = Curation(
+            levels=levels,
+            judge=type(judge).__name__,
+            judge_reads_ground_truth=judge.reads_ground_truth,
+            judge_threshold=getattr(judge, judge.threshold_field) if judge.threshold_field else None,
+            candidates=len(problems),
+            kept=sum(kept),
+            **({"label_accuracy": None, "judge_precision": None, "judge_recall": None} | quality),
+            contaminated=leaked,
+            calibration=calibration,
+            strata=dict(sorted(strata.items())),
             # the frontier level is mostly consolidation; the level past it is where the round teaches something new
-            "kept_per_level": {str(level): sum(k for p, k in zip(problems, kept) if p.level == level) for level in levels},
-        }
+            kept_per_level={level: sum(k for p, k in zip(problems, kept) if p.level == level) for level in levels},
+        )
         out = ctx.out(self.name)
         rows = {"prompt": [p.prompt for p in problems], "answer": labels, "level": [p.level for p in problems]}
         save_rows({**rows, "kept": kept} | ({"correct": correct} if correct is not None else {}), out / "judged")  # every candidate, for inspection
         save_rows({k: [x for x, keep in zip(v, kept) if keep] for k, v in rows.items()}, out / "data")  # what the successor trains on
-        write_json(out / "curation.json", stats)
-        ctx.log({f"curate/{k}": v for k, v in stats.items() if isinstance(v, (int, float))})
-        summary = {k: stats[k] for k in ("kept", "label_accuracy", "judge_precision", "judge_yield")}
+        ctx.write(stats)
+        ctx.log({f"curate/{k}": v for k, v in stats.to_json().items() if isinstance(v, (int, float))})
+        summary = {"kept": stats.kept, "label_accuracy": stats.label_accuracy, "judge_precision": stats.judge_precision, "judge_yield": stats.judge_yield}
         return summary | ({"threshold": calibration["threshold"]} if calibration else {})
 
     def _calibrated(self, ctx: Context, levels: list[int], model: Any, tok: Any, seed: int) -> tuple[Judge, dict[str, Any]]:

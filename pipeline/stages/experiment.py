@@ -21,7 +21,7 @@ from pipeline.components.executors import Executor
 from pipeline.components.judges import Judge
 from pipeline.components.labelers import Labeler
 from pipeline.components.rounds import Offsets, Round
-from pipeline.core import plugins
+from pipeline.core import plugins, records
 from pipeline.core.context import Context
 from pipeline.core.rundir import write_json
 from pipeline.core.truth import DECIDE
@@ -64,7 +64,7 @@ class Experiment(Stage):
         self.checkpoints, self.max_rows = checkpoints, max_rows
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        built = ctx.read("build", "built.json")["built"]
+        built = ctx.read(records.Built).built
         front = ctx.champion_frontier()
         levels = sorted({front + d for d in self.levels_ahead if 1 <= front + d <= (ctx.cap or front + d)})
         out = ctx.out(self.name)
@@ -73,57 +73,56 @@ class Experiment(Stage):
         answers = ctx.truth.answers(items, DECIDE) if ctx.scorer.needs_answers else [None] * len(items)
         write_json(out / "dev.json", [{"prompt": p.prompt, "level": p.level} | ({} if a is None else {"answer": a}) for p, a in zip(items, answers)])
         rounds = self._rounds(ctx, built, front)
-        control_steps = ctx.champion_recipe()["steps"]
-        jobs = [self._spec(ctx, cand, seed, str(out / "dev.json"), rounds[_round_key(cand["recipe"])]["path"], control_steps)
+        control_steps = ctx.champion_recipe().steps
+        jobs = [self._spec(ctx, cand, seed, str(out / "dev.json"), rounds[_round_key(cand.recipe)]["path"], control_steps)
                 for cand in built for seed in self.seeds]
-        records = self.executor.map(run_pilot, jobs, out)
-        skipped = [{k: r[k] for k in ("id", "seed", "skipped")} for r in records if "skipped" in r]
-        records = [r for r in records if "skipped" not in r]
+        pilots = self.executor.map(run_pilot, jobs, out)
+        skipped = [{k: r[k] for k in ("id", "seed", "skipped")} for r in pilots if "skipped" in r]
+        pilots = [r for r in pilots if "skipped" not in r]
         index = []
-        for rec in records:
+        for rec in pilots:
             name = f"pilots/{rec['id']}-s{rec['seed']}.json"
             write_json(out / name, rec)
-            index.append({k: rec[k] for k in ("id", "seed", "final_acc", "flops", "seconds", "diverged")} | {"file": name})
-        write_json(out / "experiment.json", {
-            "pilot_steps": self.steps, "seeds": list(self.seeds), "levels": levels, "frontier": front,
-            "items_per_level": self.items_per_level, "executor": type(self.executor).__name__, "pilots": index,
-            "rounds": list(rounds.values()), "skipped": skipped,
-        })
-        flops = sum(r["flops"] for r in records)
-        ctx.log({"experiment/pilots": len(records), "experiment/flops": flops})
-        return {"pilots": len(records), "skipped": len(skipped), "diverged": sum(r["diverged"] for r in records), "flops": flops}
+            index.append(records.PilotEntry.from_json({k: rec[k] for k in ("id", "seed", "final_acc", "flops", "seconds", "diverged")} | {"file": name}))
+        ctx.write(records.Experiment(
+            pilot_steps=self.steps, seeds=list(self.seeds), levels=levels, frontier=front, items_per_level=self.items_per_level,
+            executor=type(self.executor).__name__, pilots=index, rounds=list(rounds.values()), skipped=skipped,
+        ))
+        flops = sum(r["flops"] for r in pilots)
+        ctx.log({"experiment/pilots": len(pilots), "experiment/flops": flops})
+        return {"pilots": len(pilots), "skipped": len(skipped), "diverged": sum(r["diverged"] for r in pilots), "flops": flops}
 
-    def _rounds(self, ctx: Context, built: list[dict[str, Any]], front: int) -> dict[str, dict[str, Any]]:
+    def _rounds(self, ctx: Context, built: list[records.BuiltCandidate], front: int) -> dict[str, dict[str, Any]]:
         """One pilot round per distinct (temperature, judge threshold) among the candidates, on the same problems."""
         model, tok = load(ctx.champion_dir, ctx.device)
         problems = fresh_problems(ctx, self.round.levels(front, ctx.cap), self.round_size, f"pilot-round-{ctx.cfg.seed}-{ctx.gen}")
         rounds: dict[str, dict[str, Any]] = {}
-        for recipe in (c["recipe"] for c in built):
+        for recipe in (c.recipe for c in built):
             key = _round_key(recipe)
             if key in rounds:
                 continue
-            judge = self.judge.with_threshold(recipe.get("judge_threshold"))
-            labels, kept = self_label(ctx, judge, self.labeler, model, tok, problems, recipe.get("temperature", 0.0), ctx.cfg.seed * 1000 + ctx.gen)
+            judge = self.judge.with_threshold(recipe.judge_threshold)
+            labels, kept = self_label(ctx, judge, self.labeler, model, tok, problems, recipe.temperature, ctx.cfg.seed * 1000 + ctx.gen)
             path = ctx.out(self.name) / "rounds" / str(len(rounds))
             save_rows({"prompt": [p.prompt for p, k in zip(problems, kept) if k], "answer": [a for a, k in zip(labels, kept) if k]}, path)
-            rounds[key] = {"path": str(path), "temperature": recipe.get("temperature", 0.0), "judge_threshold": recipe.get("judge_threshold"),
+            rounds[key] = {"path": str(path), "temperature": recipe.temperature, "judge_threshold": recipe.judge_threshold,
                            "candidates": len(problems), "kept": sum(kept)}
         return rounds
 
-    def _spec(self, ctx: Context, cand: dict[str, Any], seed: int, dev: str, pilot_round: str, control_steps: int) -> PilotSpec:
-        recipe = cand["recipe"]
-        steps = max(1, round(self.steps * recipe["steps"] / control_steps))
+    def _spec(self, ctx: Context, cand: records.BuiltCandidate, seed: int, dev: str, pilot_round: str, control_steps: int) -> PilotSpec:
+        recipe = cand.recipe
+        steps = max(1, round(self.steps * recipe.steps / control_steps))
         return {
-            "id": cand["id"],
+            "id": cand.id,
             "seed": seed,
             "train_seed": ctx.cfg.seed * 1_000_000 + ctx.gen * 1_000 + seed,
             "model_dir": str(ctx.champion_dir),
-            "recipe": recipe,
-            "sources": pilot_sources(ctx, pilot_round, recipe["new_share"]),
+            "recipe": recipe.to_json(),  # a plain dict: a pilot may run in another process
+            "sources": pilot_sources(ctx, pilot_round, recipe.new_share),
             "max_rows": self.max_rows,
             "steps": steps,
-            "batch_size": max(1, round(recipe["batch_size"] * self.batch_scale)),
-            "warmup": max(1, round(recipe["warmup"] * steps / recipe["steps"])),
+            "batch_size": max(1, round(recipe.batch_size * self.batch_scale)),
+            "warmup": max(1, round(recipe.warmup * steps / recipe.steps)),
             "eval_every": max(1, steps // self.checkpoints),
             "dev": dev,
             "task": OmegaConf.to_container(ctx.cfg.task, resolve=True),
@@ -133,6 +132,6 @@ class Experiment(Stage):
         }
 
 
-def _round_key(recipe: dict[str, Any]) -> str:
+def _round_key(recipe: records.Recipe) -> str:
     """Candidates with the same sampling temperature and judge threshold share one pilot round."""
-    return f"{recipe.get('temperature', 0.0)}|{recipe.get('judge_threshold')}"
+    return f"{recipe.temperature}|{recipe.judge_threshold}"

@@ -15,10 +15,10 @@ import statistics
 from typing import Any
 
 from pipeline.components.proposers.base import CONTROL
+from pipeline.core import records
 from pipeline.core.context import Context
-from pipeline.core.rundir import read_json, write_json
+from pipeline.core.rundir import read_json
 from pipeline.stages.base import Stage
-
 
 
 def _std(xs: list[float]) -> float:
@@ -41,24 +41,23 @@ class Interpret(Stage):
         self.rise_tol, self.rise_abs = rise_tol, rise_abs
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        index = ctx.read("experiment", "experiment.json")
-        records = [read_json(ctx.out("experiment") / p["file"]) for p in index["pilots"]]
-        result = self.interpret(records, index["frontier"], index["levels"])
-        out = ctx.out(self.name)
-        write_json(out / "interpretation.json", result)
-        (out / "table.md").write_text(table(result))
+        index = ctx.read(records.Experiment)
+        pilots = [records.Pilot.from_json(read_json(ctx.out("experiment") / p.file)) for p in index.pilots]
+        result = self.interpret(pilots, index.frontier, index.levels)
+        ctx.write(records.Interpretation.from_json(result))
+        (ctx.out(self.name) / "table.md").write_text(table(result))
         best = result["ranked"][0] if result["ranked"] else None
         ctx.log({"interpret/seed_spread": result["seed_spread"]})
         return {"best": best["id"] if best else None, "best_gain": None if best is None or best["gain"] is None else round(best["gain"], 4),
                 "seed_spread": round(result["seed_spread"], 4), "flagged": sum(bool(r["flags"]) for r in result["ranked"])}
 
-    def interpret(self, records: list[dict[str, Any]], frontier: int, levels: list[int]) -> dict[str, Any]:
-        """The table from pilot records (as experiment writes them), best paired gain first."""
+    def interpret(self, pilots: list[records.Pilot], frontier: int, levels: list[int]) -> dict[str, Any]:
+        """interpretation.json's content from the pilots (as experiment writes them), best paired gain first."""
         target = frontier + self.target_ahead if frontier + self.target_ahead in levels else max(levels)
-        by_id: dict[str, list[dict[str, Any]]] = {}
-        for rec in records:
-            by_id.setdefault(rec["id"], []).append(rec)
-        rows = [self._summarise(cid, recs, str(frontier), str(target)) for cid, recs in by_id.items()]
+        by_id: dict[str, list[records.Pilot]] = {}
+        for rec in pilots:
+            by_id.setdefault(rec.id, []).append(rec)
+        rows = [self._summarise(cid, recs, frontier, target) for cid, recs in by_id.items()]
         control = next((r for r in rows if r["id"] == CONTROL), None)
         for r in rows:
             r["gain"], r["gain_noise"] = self._paired_gain(r, control) if control else (None, None)
@@ -68,26 +67,26 @@ class Interpret(Stage):
         rows.sort(key=lambda r: (-(r["gain"] or 0.0), -r["acc_mean"]))
         return {"frontier": frontier, "target_level": target, "ranked": rows, "seed_spread": spread}
 
-    def _summarise(self, cid: str, recs: list[dict[str, Any]], front: str, target: str) -> dict[str, Any]:
-        recipe = recs[0]["recipe"]
-        finals = [r["final_acc"][target] for r in recs]
-        curves = [[(c["step"], c["acc"][target]) for c in r["checkpoints"]] for r in recs]
+    def _summarise(self, cid: str, recs: list[records.Pilot], front: int, target: int) -> dict[str, Any]:
+        recipe = recs[0].recipe
+        finals = [r.final_acc[target] for r in recs]
+        curves = [[(c.step, c.acc[target]) for c in r.checkpoints] for r in recs]
         acc = statistics.fmean(finals)
-        n_items = min(r["items"][target] for r in recs)
-        pilot_examples = recs[0]["steps"] * recs[0]["batch_size"]
+        n_items = min(r.items[target] for r in recs)
+        pilot_examples = recs[0].steps * recs[0].batch_size
         return {
             "id": cid,
             "seeds": len(recs),
             "acc_mean": acc,
             "acc_std": _std(finals),
-            "acc_frontier": statistics.fmean(r["final_acc"][front] for r in recs) if front in recs[0]["final_acc"] else None,
+            "acc_frontier": statistics.fmean(r.final_acc[front] for r in recs) if front in recs[0].final_acc else None,
             "slope": 1000 * statistics.fmean(_slope(pts) for pts in curves),  # accuracy per 1k steps
-            "flops": sum(r["flops"] for r in recs),  # what the pilots used
-            "full_flops": statistics.fmean(r["flops"] for r in recs) * recipe["steps"] * recipe["batch_size"] / pilot_examples,
+            "flops": sum(r.flops for r in recs),  # what the pilots used
+            "full_flops": statistics.fmean(r.flops for r in recs) * recipe.steps * recipe.batch_size / pilot_examples,
             "acc_se": math.sqrt(acc * (1 - acc) / n_items),  # binomial standard error of one seed's accuracy at the target level
-            "seed_finals": {str(r["seed"]): a for r, a in zip(recs, finals)},
+            "seed_finals": {str(r.seed): a for r, a in zip(recs, finals)},
             "flags": self._flags(recs, finals),
-            "recipe": recipe,
+            "recipe": recipe.to_json(),
         }
 
     @staticmethod
@@ -101,15 +100,15 @@ class Interpret(Stage):
         floor = math.hypot(row["acc_se"], control["acc_se"])
         return (statistics.fmean(diffs), max(_std(diffs), floor)) if diffs and row is not control else (0.0, 0.0)
 
-    def _flags(self, recs: list[dict[str, Any]], finals: list[float]) -> list[str]:
+    def _flags(self, recs: list[records.Pilot], finals: list[float]) -> list[str]:
         """diverged: a non-finite loss; rising_loss: the last loss well above the first (mean over seeds);
         unstable: the seeds disagree by more than `max_spread`."""
         flags = []
-        if any(r["diverged"] for r in recs):
+        if any(r.diverged for r in recs):
             flags.append("diverged")
         else:
-            first = statistics.fmean(r["curve"][0]["loss"] for r in recs)
-            last = statistics.fmean(r["curve"][-1]["loss"] for r in recs)
+            first = statistics.fmean(r.curve[0].loss for r in recs)
+            last = statistics.fmean(r.curve[-1].loss for r in recs)
             if last > first * (1 + self.rise_tol) + self.rise_abs:
                 flags.append("rising_loss")
         if _std(finals) > self.max_spread:

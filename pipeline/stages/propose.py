@@ -6,7 +6,7 @@ from typing import Any
 
 from pipeline.components.proposers import Proposer
 from pipeline.core.context import Context
-from pipeline.core.rundir import read_json, write_json
+from pipeline.core.records import Candidates, Weaknesses
 from pipeline.stages.base import Stage
 
 
@@ -17,12 +17,11 @@ class Propose(Stage):
         self.proposer, self.k = proposer, k
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        report = ctx.read("weaknesses", "weaknesses.json")
-        earlier = [ctx.run.stage_dir(g, "weaknesses") / "weaknesses.json" for g in range(1, ctx.gen)]
-        history = [read_json(p) for p in earlier if p.is_file()]  # "frontier stuck" needs the past reports
+        report = ctx.read(Weaknesses)
+        earlier = (ctx.maybe(Weaknesses, g) for g in range(1, ctx.gen))
+        history = [w for w in earlier if w is not None]  # "frontier stuck" needs the past reports
         champion = ctx.champion_recipe()
         candidates = self.proposer.propose(report, champion, history, self.k, seed=ctx.cfg.seed * 1000 + ctx.gen)
-        write_json(ctx.out(self.name) / "candidates.json",
-                   {"champion_recipe": champion, "weaknesses": report["weaknesses"], "candidates": candidates})
+        ctx.write(Candidates(champion_recipe=champion, weaknesses=report.weaknesses, candidates=candidates))
         ctx.log({"propose/candidates": len(candidates)})
         return {"candidates": len(candidates)}

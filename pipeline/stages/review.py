@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pipeline.core.context import Context
+from pipeline.core.records import Curation, Selected, Weaknesses
 from pipeline.core.rundir import read_json, write_json
 from pipeline.core.truth import DECIDE
 from pipeline.ml.data import load_rows
@@ -57,11 +58,11 @@ class Review(Stage):
         data = load_rows(folder)[:]  # plain lists: iterating a dataset column row by row is slow
         prompts, answers, levels = data["prompt"], data["answer"], data["level"]
         pool = ctx.pool()[:]
-        front = ctx.read("weaknesses", "weaknesses.json")["frontier"]
+        front = ctx.read(Weaknesses).frontier
         audit = self.audit(ctx, prompts, answers, levels) if self.sample_size else None
         leaked = ctx.splits.contamination(prompts)
         counts = Counter(levels)
-        selected = ctx.out("select") / "selected.json"
+        selected = ctx.maybe(Selected)
         report = {
             "audit": audit,
             "contaminated": leaked,
@@ -70,7 +71,7 @@ class Review(Stage):
                                "target": front + 1, "covered": counts[front + 1] > 0},
             "drift": {"level_tv": tv_distance(levels, pool["level"]),
                       "answer_length_tv": tv_distance(map(len, answers), map(len, pool["answer"]))},
-            "predicted_change": read_json(selected).get("predicted_gain") if selected.is_file() else None,
+            "predicted_change": selected.predicted_gain if selected is not None else None,
             "limits": {"max_label_error": self.max_label_error, "decide_on": self.decide_on,
                        "confidence": self.confidence, "max_contamination": self.max_contamination},
         }
@@ -98,8 +99,8 @@ class Review(Stage):
         truth = dict(zip(picked, ctx.truth.answers([Problem(prompts[i], "", levels[i]) for i in picked], DECIDE)))  # answer unknown: read here
         wrong = [i for i in picked if answers[i] != truth[i]]
         n, k = len(picked), len(wrong)
-        curation = ctx.out("curate") / "curation.json"
-        precision = read_json(curation).get("judge_precision") if curation.is_file() else None
+        curation = ctx.maybe(Curation)
+        precision = curation.judge_precision if curation is not None else None
         return {
             "n": n,
             "errors": k,

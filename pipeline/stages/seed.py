@@ -25,7 +25,8 @@ from rich.console import Console
 from pipeline.components.scorers import TrueAnswers
 from pipeline.core.cache import claim, seal
 from pipeline.core.context import Context
-from pipeline.core.rundir import LEDGER, atomic_dir, read_json, write_json
+from pipeline.core.records import SeedTraining
+from pipeline.core.rundir import LEDGER, atomic_dir, write_json
 from pipeline.core.truth import DECIDE, SEED
 from pipeline.ml.data import load_rows, save_rows
 from pipeline.ml.fitting import LevelChecks, train_generation
@@ -59,7 +60,7 @@ def seed_key(ctx: Context) -> str:
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
+def train_seed(ctx: Context, console: Console) -> SeedTraining:
     """Draw the seed's ground-truth data, train a fresh model on it until it has learned its levels,
     and write gen_0/curate/data, gen_0/train/model and train.json."""
     sm, cfg = ctx.cfg.seed_model, ctx.cfg
@@ -90,8 +91,9 @@ def train_seed(ctx: Context, console: Console) -> dict[str, Any]:
     # settled_at: at the peak, the first round's checks
     stats.update(levels=sm.levels, checks=checks.checks, settled_at=checks.first(sm.settle, before=done),
                  mastered=checks.at(stats["steps"], sm.mastered))
-    write_json(ctx.out("train") / "train.json", stats)
-    return stats
+    record = SeedTraining.from_json(stats)
+    ctx.write(record)
+    return record
 
 
 def _count_cached(ctx: Context) -> None:
@@ -113,7 +115,7 @@ def make_seed(ctx: Context, console: Console, verify: Gate) -> dict[str, Any]:
             for stage, part in PARTS:
                 shutil.rmtree(ctx.out(stage) / part, ignore_errors=True)
                 _copy(entry.path / part, ctx.out(stage) / part)
-            stats = read_json(ctx.out("train") / "train.json")
+            stats = ctx.read(SeedTraining)
             _count_cached(ctx)
         else:
             stats = train_seed(ctx, console)
@@ -127,5 +129,5 @@ def make_seed(ctx: Context, console: Console, verify: Gate) -> dict[str, Any]:
     front, levels = summary["successor_frontier"], ctx.cfg.seed_model.levels
     if front < levels:
         console.print(f"[yellow]warning: the seed masters levels 1..{front} only, not 1..{levels} on the test ladder "
-                      f"(settled on dev items at step {stats.get('settled_at')}; raise seed_model.max_steps)[/yellow]")
-    return {"frontier": front, "seconds": stats["seconds"], "steps": stats["steps"], "reused": entry.ready}
+                      f"(settled on dev items at step {stats.settled_at}; raise seed_model.max_steps)[/yellow]")
+    return {"frontier": front, "seconds": stats.seconds, "steps": stats.steps, "reused": entry.ready}

@@ -10,16 +10,17 @@ The choice is written with its recipe, so `ctx.recipe()` hands it to curate and 
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import replace
 from typing import Any
 
-from pipeline.core.context import Context
-from pipeline.core.rundir import read_json, write_json
-from pipeline.stages.base import Stage
 from pipeline.components.proposers.base import CONTROL
+from pipeline.core.context import Context
+from pipeline.core.records import Built, Candidates, Interpretation, Ranked, Selected
+from pipeline.stages.base import Stage
 
 
-def gain_per_pflop(row: dict[str, Any], gain: float) -> float:
-    return gain / (row["full_flops"] / 1e15)
+def gain_per_pflop(row: Ranked, gain: float) -> float:
+    return gain / (row.full_flops / 1e15)
 
 
 class Select(Stage):
@@ -32,70 +33,60 @@ class Select(Stage):
         self.margin, self.exclude = margin, tuple(exclude)
 
     @abstractmethod
-    def score(self, row: dict[str, Any], gain: float) -> float:
+    def score(self, row: Ranked, gain: float) -> float:
         """Higher is better, among eligible candidates."""
 
-    def choose(self, interp: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    def choose(self, interp: Interpretation) -> tuple[Ranked | None, str]:
         """The chosen row of interpretation.json (None: no champion pilot and nothing eligible) and why."""
-        rows = interp["ranked"]
-        control = next((r for r in rows if r["id"] == CONTROL), None)
+        rows = interp.ranked
+        control = next((r for r in rows if r.id == CONTROL), None)
         if control is None:
             return None, "no pilot of the champion's recipe to compare with: keeping the champion's recipe"
-        others = [r for r in rows if r["id"] != CONTROL]
-        eligible = [r for r in others if not set(r["flags"]) & set(self.exclude) and r["gain"] > self.margin * r["gain_noise"]]
+        others = [r for r in rows if r.id != CONTROL]
+        eligible = [r for r in others if not set(r.flags) & set(self.exclude) and r.gain > self.margin * r.gain_noise]
         if not eligible:
             reason = "no candidate's gain over the champion's recipe (seed by seed) beats its seed spread"
-            best = max(others, key=lambda r: r["gain"], default=None)
+            best = max(others, key=lambda r: r.gain, default=None)
             if best:
-                reason += (f"; best other: '{best['id']}' at {best['gain']:+.3f} +- {best['gain_noise']:.3f}"
-                           f" (flags: {', '.join(best['flags']) or 'none'})")
+                reason += (f"; best other: '{best.id}' at {best.gain:+.3f} +- {best.gain_noise:.3f}"
+                           f" (flags: {', '.join(best.flags) or 'none'})")
             return control, reason + ": keeping the champion's recipe"
-        pick = max(eligible, key=lambda r: self.score(r, r["gain"]))
+        pick = max(eligible, key=lambda r: self.score(r, r.gain))
         return pick, (
-            f"'{pick['id']}' beat the champion's recipe by {pick['gain']:+.3f} +- {pick['gain_noise']:.3f} at level "
-            f"{interp['target_level']}, seed by seed (dev accuracy {pick['acc_mean']:.3f} vs {control['acc_mean']:.3f}); "
-            f"best {self.criterion} of {len(eligible)} eligible ({gain_per_pflop(pick, pick['gain']):.1f} per PFLOP)"
+            f"'{pick.id}' beat the champion's recipe by {pick.gain:+.3f} +- {pick.gain_noise:.3f} at level "
+            f"{interp.target_level}, seed by seed (dev accuracy {pick.acc_mean:.3f} vs {control.acc_mean:.3f}); "
+            f"best {self.criterion} of {len(eligible)} eligible ({gain_per_pflop(pick, pick.gain):.1f} per PFLOP)"
         )
 
     def run(self, ctx: Context) -> dict[str, Any]:
-        interp = ctx.read("interpret", "interpretation.json")
-        built = {b["id"]: b for b in ctx.read("build", "built.json")["built"]}
+        interp = ctx.read(Interpretation)
+        built = {b.id: b for b in ctx.read(Built).built}
         row, reason = self.choose(interp)
-        cid = row["id"] if row else CONTROL
-        recipe = built[cid]["recipe"] if cid in built else ctx.champion_recipe()
-        control = next((r for r in interp["ranked"] if r["id"] == CONTROL), None)
-        gain = row["gain"] if row else 0.0
-        proposals = ctx.out("propose") / "candidates.json"
-        rationale = {c["id"]: c["rationale"] for c in read_json(proposals)["candidates"]} if proposals.is_file() else {}
-        selected = {
-            "id": cid,
-            "recipe": recipe,
-            "rationale": rationale.get(cid, ""),
-            "reason": reason,
-            "predicted_gain": gain,
-            "champion_accuracy": control["acc_mean"] if control else None,
-            "gain_per_pflop": gain_per_pflop(row, gain) if row else 0.0,
-            "criterion": self.criterion,
-        }
-        write_json(ctx.out(self.name) / "selected.json", selected)
+        cid = row.id if row else CONTROL
+        recipe = built[cid].recipe if cid in built else ctx.champion_recipe()
+        control = next((r for r in interp.ranked if r.id == CONTROL), None)
+        gain = row.gain if row else 0.0
+        proposals = ctx.maybe(Candidates)
+        rationale = {c.id: c.rationale for c in proposals.candidates} if proposals is not None else {}
+        ctx.write(Selected(id=cid, recipe=recipe, rationale=rationale.get(cid, ""), reason=reason, predicted_gain=gain,
+                           champion_accuracy=control.acc_mean if control else None,
+                           gain_per_pflop=gain_per_pflop(row, gain) if row else 0.0, criterion=self.criterion))
         ctx.log({"select/predicted_gain": gain, "select/changed": int(cid != CONTROL)})
         return {"selected": cid, "predicted_gain": round(gain, 4)}
 
     def decision(self, ctx: Context, summary: dict[str, Any]) -> list[str]:
         """The chosen recipe, why, and what it changes from the champion's."""
-        selected = ctx.read(self.name, "selected.json")
+        selected = ctx.read(Selected)
         base = ctx.champion_recipe()
-        changes = ", ".join(f"{k} {base.get(k)} -> {v}" for k, v in selected["recipe"].items() if base.get(k) != v)
-        return [f"recipe '{selected['id']}' (predicted gain {selected['predicted_gain']:+.4f})",
-                f"why: {selected['reason']}", f"changes from the champion's recipe: {changes or 'none'}"]
+        changes = ", ".join(f"{k} {getattr(base, k)} -> {v}" for k, v in selected.recipe.to_json().items() if getattr(base, k) != v)
+        return [f"recipe '{selected.id}' (predicted gain {selected.predicted_gain:+.4f})",
+                f"why: {selected.reason}", f"changes from the champion's recipe: {changes or 'none'}"]
 
     def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
         """Keep the champion's recipe: `ctx.recipe()` then hands it to curate and train."""
-        path = ctx.out(self.name) / "selected.json"
-        selected = read_json(path)
-        write_json(path, {**selected, "id": CONTROL, "recipe": ctx.champion_recipe(), "rationale": "the champion's recipe",
-                          "reason": f"'{selected['id']}' vetoed by a human: keeping the champion's recipe",
-                          "predicted_gain": 0.0, "gain_per_pflop": 0.0})
+        selected = ctx.read(Selected)
+        ctx.write(replace(selected, id=CONTROL, recipe=ctx.champion_recipe(), rationale="the champion's recipe",
+                          reason=f"'{selected.id}' vetoed by a human: keeping the champion's recipe", predicted_gain=0.0, gain_per_pflop=0.0))
         return {**summary, "selected": CONTROL, "predicted_gain": 0.0}
 
 
@@ -104,7 +95,7 @@ class GainPerCompute(Select):
 
     criterion = "gain per compute"
 
-    def score(self, row: dict[str, Any], gain: float) -> float:
+    def score(self, row: Ranked, gain: float) -> float:
         return gain_per_pflop(row, gain)
 
 
@@ -113,5 +104,5 @@ class BestGain(Select):
 
     criterion = "gain"
 
-    def score(self, row: dict[str, Any], gain: float) -> float:
+    def score(self, row: Ranked, gain: float) -> float:
         return gain

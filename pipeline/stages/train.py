@@ -20,7 +20,7 @@ from datasets import Dataset
 from transformers import PreTrainedTokenizerFast
 
 from pipeline.core.context import Context
-from pipeline.core.rundir import write_json
+from pipeline.core.records import Recipe, TrainRecord
 from pipeline.ml.data import load_rows
 from pipeline.ml.fitting import LevelChecks, earlier_sources, generation_seed, starting_point, train_generation
 from pipeline.ml.training import Encoded, NonFiniteLoss, NothingToTrain, encode
@@ -38,26 +38,27 @@ class Train(Stage):
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
         new = load_rows(ctx.out("curate") / "data")
-        old = earlier_sources(ctx, tok, 1.0 - recipe["new_share"])
+        old = earlier_sources(ctx, tok, 1.0 - recipe.new_share)
         earlier_rows = sum(len(rows) for rows, _ in old)
-        sources = [(encode(tok, new["prompt"], new["answer"]), recipe["new_share"]), *old]
+        sources = [(encode(tok, new["prompt"], new["answer"]), recipe.new_share), *old]
         start = time.time()
         try:
             stats = self.fit(ctx, model, tok, sources, recipe, new)
         except (NonFiniteLoss, NothingToTrain) as err:  # no successor: record why (no weights are saved) and let the loop go on
-            failed = (f"{err} (recipe lr {recipe['lr']:g}, steps {recipe['steps']}, batch {recipe['batch_size']}, new_share {recipe['new_share']:g}; "
+            failed = (f"{err} (recipe lr {recipe.lr:g}, steps {recipe.steps}, batch {recipe.batch_size}, new_share {recipe.new_share:g}; "
                       f"{len(new)} new rows, {earlier_rows} earlier)")
-            write_json(ctx.out(self.name) / "train.json", {"recipe": recipe, "failed": failed, "step": err.step, "seconds": round(time.time() - start, 2)})
+            ctx.write(TrainRecord(recipe=recipe, failed=failed, step=err.step, seconds=round(time.time() - start, 2)))
             return {"failed": failed}
-        stats["train_examples"] = {"new": len(new), "earlier": earlier_rows}
-        write_json(ctx.out(self.name) / "train.json", stats)
-        return {"steps": stats["steps"], "cap": recipe["steps"], "final_loss": round(stats["final_loss"], 4),
-                "steps_per_s": round(stats["steps"] / stats["seconds"], 2), "flops": stats["flops"]}
+        record = TrainRecord.from_json(stats | {"train_examples": {"new": len(new), "earlier": earlier_rows}})
+        ctx.write(record)
+        return {"steps": record.steps, "cap": recipe.steps, "final_loss": round(record.final_loss, 4),
+                "steps_per_s": round(record.steps / record.seconds, 2), "flops": record.flops}
 
-    def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
+    def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: Recipe,
             new: Dataset) -> dict[str, Any]:
-        """Train on `sources` (the first holds this generation's round, `new`) and save the successor."""
-        return train_generation(ctx, model, tok, sources, recipe, seed=generation_seed(ctx))
+        """Train on `sources` (the first holds this generation's round, `new`) and save the successor; return what
+        train.json records (`TrainRecord`'s keys, with a variant's `extras`)."""
+        return train_generation(ctx, model, tok, sources, recipe.to_json(), seed=generation_seed(ctx))
 
 
 class UntilLearned(Train):
@@ -79,7 +80,7 @@ class UntilLearned(Train):
                              f"(got settle {settle}, mastered {mastered}, check_items {check_items}, check_every {check_every})")
         self.settle, self.mastered, self.check_items, self.check_every = settle, mastered, check_items, check_every
 
-    def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: dict[str, Any],
+    def fit(self, ctx: Context, model: torch.nn.Module, tok: PreTrainedTokenizerFast, sources: list[tuple[Encoded, float]], recipe: Recipe,
             new: Dataset) -> dict[str, Any]:
         top = max(new["level"], default=0) if "level" in new.column_names else 0  # the round's highest level; 0: an empty round
         frontier = ctx.champion_frontier()
@@ -91,6 +92,6 @@ class UntilLearned(Train):
                 learned_at.append(step)
                 return True
             return False
-        stats = train_generation(ctx, model, tok, sources, recipe, seed=generation_seed(ctx), learned=learned, finished=checks.reaches(self.mastered),
+        stats = train_generation(ctx, model, tok, sources, recipe.to_json(), seed=generation_seed(ctx), learned=learned, finished=checks.reaches(self.mastered),
                     check_every=self.check_every)
-        return stats | {"cap": recipe["steps"], "learned_at": next(iter(learned_at), None), "checks": checks.checks}
+        return stats | {"cap": recipe.steps, "learned_at": next(iter(learned_at), None), "checks": checks.checks}

@@ -21,9 +21,10 @@ from dataclasses import replace
 from typing import Any
 
 from pipeline.components.gate import Gate, Verdict
+from pipeline.core import records
 from pipeline.core.context import Context
 from pipeline.core.device import precision
-from pipeline.core.rundir import atomic_dir, read_json, write_json
+from pipeline.core.rundir import atomic_dir
 from pipeline.core.truth import DECIDE, MEASURE
 from pipeline.ml.evaluate import bits
 from pipeline.ml.fitting import earlier_sources, generation_seed, starting_point, train_recipe
@@ -37,6 +38,11 @@ def provenance(ctx: Context) -> dict[str, str]:
     return {"device": ctx.device.type, "dtype": precision(ctx.device), "scorer": type(ctx.scorer).__name__}
 
 
+def shown(ctx: Context, items: list[Problem]) -> dict[int, int]:
+    """The most right answers the run's champions showed at each level of `items`, by their verdicts' recorded answers."""
+    return ctx.shown(lambda gen: ctx.read(records.Verdict, gen=gen).successor_correct, items)
+
+
 class Verify(Stage):
     name = "verify"
     vetoable = True
@@ -47,21 +53,20 @@ class Verify(Stage):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         items, (champion, successor) = self.answers(ctx)
-        verdict = self.decide(items, champion, successor, self.level(ctx), ctx.shown(self.name, "verdict.json", items))
+        verdict = self.decide(items, champion, successor, self.level(ctx), shown(ctx, items))
         return self.record(ctx, verdict, successor, ctx.champion_gen)
 
     def level(self, ctx: Context) -> float:
         """This decision's significance level, after the run's earlier decisions (every generation with a verdict)."""
-        verdicts = (ctx.run.stage_dir(g, self.name) / "verdict.json" for g in range(1, ctx.gen))
-        return self.gate.level([read_json(v)["p_value"] for v in verdicts if v.is_file()])
+        verdicts = (ctx.maybe(records.Verdict, g) for g in range(1, ctx.gen))
+        return self.gate.level([v.p_value for v in verdicts if v is not None])
 
     def answers(self, ctx: Context) -> tuple[list[Problem], tuple[list[bool], list[bool]]]:
         """The test ladder, climbed until champion and successor are both past their frontiers (`Context.climb`), and
         per-item correctness of the champion (its recorded answers where they cover a level and were computed the same
         way) and of the successor."""
-        here = provenance(ctx)
-        recorded = ctx.read("verify", "verdict.json", gen=ctx.champion_gen)
-        bits = (recorded.get("successor_correct") or "") if all(recorded.get(k) == v for k, v in here.items()) else ""
+        recorded = ctx.read(records.Verdict, gen=ctx.champion_gen)
+        bits = (recorded.successor_correct or "") if recorded.computed() == provenance(ctx) else ""
         models: dict[str, Any] = {}
 
         def model(name: str, folder: Any) -> Any:
@@ -95,23 +100,22 @@ class Verify(Stage):
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write verdict.json with the successor's per-item answers and the device and dtype they were
         computed with (the next gate reuses them only on the same kind of device), and a variant's `extra` fields."""
-        write_json(ctx.out(self.name) / "verdict.json",
-                   {"champion_gen": champion_gen, **verdict.to_dict(), "successor_correct": bits(successor), **provenance(ctx), **(extra or {})})
+        ctx.write(records.Verdict(champion_gen=champion_gen, **verdict.to_dict(), successor_correct=bits(successor), **provenance(ctx),
+                                  details=extra or {}))
         ctx.log({"verify/promoted": int(verdict.promoted), "verify/frontier": verdict.successor_frontier}
                 | ({} if verdict.p_value is None else {"verify/p_value": verdict.p_value}))
         return {"promoted": verdict.promoted, "p_value": verdict.p_value, "successor_frontier": verdict.successor_frontier}
 
     def decision(self, ctx: Context, summary: dict[str, Any]) -> list[str]:
         """The gate's verdict and its reason."""
-        verdict = ctx.read(self.name, "verdict.json")
-        return [f"{'promote' if verdict['promoted'] else 'reject'} the successor: {verdict['reason']}",
-                f"p={verdict['p_value']} at level {verdict['alpha']:.3g}, frontier {verdict['champion_frontier']} -> {verdict['successor_frontier']}"]
+        verdict = ctx.read(records.Verdict)
+        return [f"{'promote' if verdict.promoted else 'reject'} the successor: {verdict.reason}",
+                f"p={verdict.p_value} at level {verdict.alpha:.3g}, frontier {verdict.champion_frontier} -> {verdict.successor_frontier}"]
 
     def veto(self, ctx: Context, summary: dict[str, Any]) -> dict[str, Any]:
         """Reject the successor whatever the gate said: the champion stays."""
-        path = ctx.out(self.name) / "verdict.json"
-        verdict = read_json(path)
-        write_json(path, {**verdict, "promoted": False, "reason": f"promotion vetoed by a human (the gate: {verdict['reason']})"})
+        verdict = ctx.read(records.Verdict)
+        ctx.write(replace(verdict, promoted=False, reason=f"promotion vetoed by a human (the gate: {verdict.reason})"))
         return {**summary, "promoted": False}
 
 
@@ -140,13 +144,13 @@ class Controlled(Verify):
 
     def run(self, ctx: Context) -> dict[str, Any]:
         items, (champion, successor) = self.answers(ctx)
-        alpha, earlier = self.level(ctx), ctx.shown(self.name, "verdict.json", items)
+        alpha, earlier = self.level(ctx), shown(ctx, items)
         verdict = self.decide(items, champion, successor, alpha, earlier)
         if not verdict.promoted:
             return self.record(ctx, verdict, successor, ctx.champion_gen)
         recipe = ctx.recipe()
         model, tok = starting_point(ctx, recipe)
-        train_recipe(model, earlier_sources(ctx, tok, 1.0), recipe, generation_seed(ctx), description=f"gen {ctx.gen} control")
+        train_recipe(model, earlier_sources(ctx, tok, 1.0), recipe.to_json(), generation_seed(ctx), description=f"gen {ctx.gen} control")
         with atomic_dir(ctx.out(self.name) / "control") as tmp:
             save(model, tok, tmp)
         control = ctx.correctness(model, tok, items, self.use)

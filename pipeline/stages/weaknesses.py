@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.core.context import Context
-from pipeline.core.rundir import write_json
+from pipeline.core import records
 from pipeline.core.truth import DECIDE
 from pipeline.ml.evaluate import counts, frontier, per_level
 from pipeline.ml.model import load
@@ -35,7 +35,7 @@ class Weaknesses(Stage):
         items, (correct,) = ctx.climb("dev", score, self.threshold, self.min_items, through=ctx.gen - 1)
         acc = per_level(items, correct)
         front = frontier(acc, self.threshold, counts(items), self.min_items)
-        errors: dict[int, dict[str, float]] = {}
+        errors: dict[int, records.LevelErrors] = {}
         for level in acc:
             at = [(p, a) for p, a, ok in zip(items, answers, correct) if p.level == level and not ok]
             malformed = sum(not ctx.task.well_formed(p.prompt, a) for p, a in at)
@@ -43,21 +43,14 @@ class Weaknesses(Stage):
             # where the scorer read true answers, how many digits are wrong (the same labels, counted once)
             truth = ctx.truth.answers([p for p, _ in shaped], DECIDE) if ctx.scorer.needs_answers else []
             wrong_digits = [sum(x != y for x, y in zip(a, t)) for (_, a), t in zip(shaped, truth)]
-            errors[level] = {
-                "errors": len(at),
-                "malformed": malformed,  # wrong length or characters: a format failure
-                "wrong_digits": len(shaped),  # right shape, wrong (or, label-free, not trusted) content
-                "mean_digits_wrong": round(sum(wrong_digits) / len(wrong_digits), 2) if wrong_digits else 0.0,
-            }
+            errors[level] = records.LevelErrors(errors=len(at), malformed=malformed, wrong_digits=len(shaped),
+                                        mean_digits_wrong=round(sum(wrong_digits) / len(wrong_digits), 2) if wrong_digits else 0.0)
         weak = [
-            {"level": lv, "accuracy": acc[lv], "kind": "malformed" if errors[lv]["malformed"] > errors[lv]["wrong_digits"] else "wrong_digits"}
+            {"level": lv, "accuracy": acc[lv], "kind": "malformed" if errors[lv].malformed > errors[lv].wrong_digits else "wrong_digits"}
             for lv in acc
             if acc[lv] < self.threshold
         ]
-        write_json(
-            ctx.out(self.name) / "weaknesses.json",
-            {"champion_gen": ctx.champion_gen, "threshold": self.threshold, "frontier": front, "per_level_accuracy": acc, "errors": errors, "weaknesses": weak},
-        )
+        ctx.write(records.Weaknesses(champion_gen=ctx.champion_gen, threshold=self.threshold, frontier=front, per_level_accuracy=acc, errors=errors, weaknesses=weak))
         ctx.log({"weaknesses/frontier": front})
         nxt = acc.get(front + 1, 0.0)
         return {"frontier": front, f"acc@{front + 1}": round(nxt, 3)}

@@ -21,8 +21,8 @@ import transformers
 from omegaconf import OmegaConf
 
 from pipeline.components.gate import Gate
-from pipeline.core import plugins
-from pipeline.core.rundir import read_json, write_json
+from pipeline.core import plugins, records
+from pipeline.core.rundir import RunDir, write_json
 from pipeline.ml.evaluate import correctness
 from pipeline.ml.model import load
 from pipeline.ml.splits import Splits
@@ -37,7 +37,7 @@ def compare(runs: list[Path], scorers: list[str]) -> list[dict[str, Any]]:
 def compare_run(run: Path, scorers: list[str]) -> list[dict[str, Any]]:
     cfg = OmegaConf.load(run / "run_config.yaml")
     task = plugins.instantiate(cfg.task, plugins.allowed(cfg))
-    top = max(int(lv) for v in run.glob("gen_*/verify/verdict.json") for lv in read_json(v).get("items", {}))  # the furthest any gate climbed
+    top = max(lv for v in run.glob("gen_*/verify/verdict.json") for lv in records.load(records.Verdict, v.parent).items)  # the furthest any gate climbed
     items = Splits(**cfg.splits).ladder(task, "test", range(1, top + 1), cfg.eval.items_per_level, cfg.seed)
     gate = Gate(**{k: v for k, v in OmegaConf.to_container(cfg.stage.verify.gate, resolve=True).items() if k != "_target_"})
     cache: dict[tuple[int, str], list[bool]] = {}
@@ -64,16 +64,17 @@ def compare_run(run: Path, scorers: list[str]) -> list[dict[str, Any]]:
 def truths(run: Path, cfg: Any) -> list[tuple[int, dict[str, Any]]]:
     """(generation, ground truth on its successor) for every generation that trained one: the shadow audit's,
     or, in a run whose own gate scored true answers (humans=all, and runs without a shadow audit), its verdict."""
-    out = []
+    out, folders = [], RunDir(run)
     for gen in sorted(int(p.name.split("_")[1]) for p in run.glob("gen_*") if p.name != "gen_0"):
-        audit, verdict = run / f"gen_{gen}" / "audit" / "audit.json", run / f"gen_{gen}" / "verify" / "verdict.json"
-        if audit.is_file():
-            rec = read_json(audit)
-            if "truth_promoted" in rec:
-                out.append((gen, rec))
-        elif verdict.is_file() and cfg.get("scorer", {}).get("_target_", "pipeline.components.scorers.TrueAnswers").endswith("TrueAnswers"):
-            v = read_json(verdict)
-            out.append((gen, {"champion_gen": v["champion_gen"], "truth_promoted": v["promoted"], "successor_frontier": v["successor_frontier"]}))
+        audit, verdict = folders.stage_dir(gen, records.Audit.stage), folders.stage_dir(gen, records.Verdict.stage)
+        if (audit / records.Audit.file).is_file():
+            rec = records.load(records.Audit, audit)
+            if rec.truth_promoted is not None:
+                out.append((gen, {"champion_gen": rec.champion_gen, "truth_promoted": rec.truth_promoted, "successor_frontier": rec.successor_frontier,
+                                  "alpha": rec.alpha}))
+        elif (verdict / records.Verdict.file).is_file() and cfg.get("scorer", {}).get("_target_", "pipeline.components.scorers.TrueAnswers").endswith("TrueAnswers"):
+            v = records.load(records.Verdict, verdict)
+            out.append((gen, {"champion_gen": v.champion_gen, "truth_promoted": v.promoted, "successor_frontier": v.successor_frontier}))
     return out
 
 

@@ -35,10 +35,10 @@ from omegaconf import OmegaConf
 from pipeline.components.judges import JudgeInput
 from pipeline.components.judges.base import label_quality
 from pipeline.components.labelers import Greedy
-from pipeline.core import plugins
+from pipeline.core import plugins, records
 from pipeline.core.context import Context
 from pipeline.core.logger import NoLogger
-from pipeline.core.rundir import RunDir, read_json, write_json
+from pipeline.core.rundir import RunDir, write_json
 from pipeline.core.truth import MEASURE, Truth
 from pipeline.ml.data import load_rows
 from pipeline.ml.model import load
@@ -73,7 +73,7 @@ def compare(run: Path, gens: list[int], judges: list[str], labelers: list[str]) 
     for gen in gens:
         ctx.gen = gen
         ctx.truth.at(gen, "judge_table")
-        champion_gen = read_json(run / f"gen_{gen}" / "weaknesses" / "weaknesses.json")["champion_gen"]
+        champion_gen = ctx.read(records.Weaknesses).champion_gen
         model, tok = load(ctx.run.stage_dir(champion_gen, "train") / "model")
         judged = load_rows(ctx.run.stage_dir(gen, "curate") / "judged")[:]
         prompts, labels = judged["prompt"], judged["answer"]  # the labels the run's labeler made
@@ -121,12 +121,12 @@ def recorded(run: Path, gens: list[int]) -> list[dict[str, Any]]:
     cfg = OmegaConf.load(run / "run_config.yaml")
     rows = []
     for gen in gens:
-        c = read_json(run / f"gen_{gen}" / "curate" / "curation.json")
-        level = max(c["levels"])
-        top = [v for k, v in c["strata"].items() if str(level) in k.split("x")]
-        rows.append({"gen": gen, "level": level, "labeler": cfg.labeler._target_.rsplit(".", 1)[-1], "judge": f"{c['judge']} (recorded)",
-                     "label_accuracy": c["label_accuracy"], "candidates": c["candidates"], "kept": c["kept"], "precision": c["judge_precision"],
-                     "recall": c["judge_recall"], "yield": c["judge_yield"], "top": counted(top), "hard": counted([c["strata"].get(f"{level}x{level}", {
+        c = records.load(records.Curation, RunDir(run).stage_dir(gen, records.Curation.stage))
+        level = max(c.levels)
+        top = [v for k, v in c.strata.items() if str(level) in k.split("x")]
+        rows.append({"gen": gen, "level": level, "labeler": cfg.labeler._target_.rsplit(".", 1)[-1], "judge": f"{c.judge} (recorded)",
+                     "label_accuracy": c.label_accuracy, "candidates": c.candidates, "kept": c.kept, "precision": c.judge_precision,
+                     "recall": c.judge_recall, "yield": c.judge_yield, "top": counted(top), "hard": counted([c.strata.get(f"{level}x{level}", {
                          "candidates": 0, "kept": 0, "kept_correct": 0})]), "seconds": None})
     return rows
 

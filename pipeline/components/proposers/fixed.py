@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.components.proposers.base import Candidate, Proposer, Recipe, Report
+from pipeline.components.proposers.base import Proposer
+from pipeline.core.records import Candidate, Recipe, Weaknesses
 
 
 class FixedProposer(Proposer):
-    def ideas(self, report: Report, champion: Recipe, history: list[Report], seed: int) -> Iterable[Candidate]:
+    def ideas(self, report: Weaknesses, champion: Recipe, history: list[Weaknesses], seed: int) -> Iterable[Candidate]:
         return []

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.components.proposers.base import Candidate, Proposer, Recipe, Report, candidate
+from pipeline.components.proposers.base import Proposer, candidate
+from pipeline.core.records import Candidate, Recipe, Weaknesses
 
 
-def stuck_for(report: Report, history: list[Report]) -> int:
+def stuck_for(report: Weaknesses, history: list[Weaknesses]) -> int:
     """How many earlier reports in a row (latest first) had the same frontier as this one."""
     n = 0
     for old in reversed(history):
@@ -41,8 +42,8 @@ class RulesProposer(Proposer):
     def __init__(self, stuck_after: int = 2, far: float = 0.5, noisy: float = 0.2, margin: float = 0.05, strict_judge: float = 0.999) -> None:
         self.stuck_after, self.far, self.noisy, self.margin, self.strict_judge = stuck_after, far, noisy, margin, strict_judge
 
-    def ideas(self, report: Report, champion: Recipe, history: list[Report], seed: int) -> Iterable[Candidate]:
-        steps, ns = champion["steps"], champion["new_share"]
+    def ideas(self, report: Weaknesses, champion: Recipe, history: list[Weaknesses], seed: int) -> Iterable[Candidate]:
+        steps, ns = champion.steps, champion.new_share
         f, nxt = report.frontier, report.next_level
         stuck = stuck_for(report, history)
         if stuck >= 2 * self.stuck_after:
@@ -54,9 +55,9 @@ class RulesProposer(Proposer):
         if nxt is None:
             yield candidate("mastered", champion, {"steps": max(1, steps // 2)}, "nothing left to learn on the ladder: spend less", report.describe())
             return
-        a, weakness = report.accuracy[nxt], report.describe()
+        a, weakness = report.per_level_accuracy[nxt], report.describe()
         if report.malformed_share(nxt) > 0.5:
-            yield candidate("format", champion, {"lr": champion["lr"] / 2},
+            yield candidate("format", champion, {"lr": champion.lr / 2},
                             f"{report.malformed_share(nxt):.0%} of the errors are malformed: smaller updates keep the format it knows", weakness)
         if a < self.far:
             yield candidate("far", champion, {"steps": 2 * steps}, f"accuracy {a:.2f} < {self.far}: far from the level, train longer", weakness)
@@ -65,7 +66,7 @@ class RulesProposer(Proposer):
                             f"accuracy {a:.2f} < {self.noisy}: most champion labels there are wrong, keep only the surest", weakness)
         if a >= self.far:
             yield candidate("close", champion, {"steps": max(1, steps // 2)}, f"accuracy {a:.2f} >= {self.far}: nearly there, fewer steps are cheaper", weakness)
-        if f in report.accuracy and report.accuracy[f] < report.threshold + self.margin:
+        if f in report.per_level_accuracy and report.per_level_accuracy[f] < report.threshold + self.margin:
             yield candidate("margin", champion, {"new_share": share(ns - 0.2)}, "more earlier data in each batch so the frontier level is not forgotten",
-                            f"level {f} accuracy {report.accuracy[f]:.2f} within {self.margin} of {report.threshold}")
+                            f"level {f} accuracy {report.per_level_accuracy[f]:.2f} within {self.margin} of {float(report.threshold)}")
         yield candidate("focus", champion, {"new_share": share(ns + 0.2)}, "more of each batch from the new round at the weak level", weakness)
