@@ -23,7 +23,7 @@ from tests.test_validate import _cli
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
-# Written from what each component's code calls on the task (pipeline/components/judges/, labelers.py, scoring.py), not from its
+# Written from what each component's code calls on the task (pipeline/components/judges/, labelers.py, scorers.py), not from its
 # declaration: (class, hooks it reads, hooks it cannot work without). Ground truth is `solve`, read through the ledger.
 EXPECTED = {
     ("judge", "any_of"): (SYMMETRY, {"well_formed", "equivalents"}, set()),  # the committee's format, the consistency member's forms
