@@ -216,7 +216,7 @@ def test_the_command_line_rebuilds_the_report_and_refuses_an_empty_folder(tmp_pa
 
 
 #: the tiny preset's sizes as overrides (a regime preset is the sweep's experiment), a cache of the test's own
-TINY = ("logger=none", "seed_model.levels=2", "seed_model.n_problems=500", "seed_model.max_steps=30", "seed_model.batch_size=32",
+TINY = ("logger=none", "seed_model.levels=2", "seed_model.n_problems=500", "seed_model.max_steps=30", "seed_model.batch_size=32", "seed_model.warmup=50",
         "seed_model.check_items=10", "recipe.steps=10", "recipe.batch_size=32", "recipe.warmup=2", "eval.max_level=5", "eval.items_per_level=20",
         "stage.curate.n_problems=200", "stage.verify.gate.min_items=5", "loop.max_generations=2", "'loop.stages=[weaknesses,curate,train,verify]'")
 
