@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.components.gate import Gate, Verdict
+from pipeline.components.gate import Decision, Gate
 from pipeline.core.approve import Approver, NoAnswer
 from pipeline.core.records import Recipe, Selected, load
 from pipeline.core.rundir import write_json
@@ -29,7 +29,7 @@ PROMOTING = ("judge=oracle", "stage.review.max_label_error=1.0", "loop.max_gener
 class AlwaysPromote(Gate):
     """Promotes every successor: a tiny run's gate seldom does, and a veto needs a promotion to undo."""
 
-    def decide(self, items, champion, successor, alpha=None, earlier=None) -> Verdict:
+    def decide(self, items, champion, successor, alpha=None, earlier=None) -> Decision:
         return replace(super().decide(items, champion, successor, alpha, earlier), promoted=True, reason="the test gate promotes everything")
 
 

@@ -83,15 +83,15 @@ FILES: dict[str, tuple[type[Record], dict[str, Any]]] = {
         "params": 201024, "steps": 2, "seconds": 1.5, "flops": 4.9e12, "final_loss": 2.25, "curve": CURVE, "levels": 5,
         "checks": [{"step": 100, "accuracy": {"1": 1.0}}], "settled_at": None, "mastered": True}),
     "verdict (seed)": (Verdict, {
-        "champion_gen": None, "promoted": True, "reason": "the seed is the first champion", "p_value": None, "wins": 0, "losses": 0,
+        "promoted": True, "reason": "the seed is the first champion", "p_value": None, "wins": 0, "losses": 0,
         "gate_levels": [], "champion_frontier": 0, "successor_frontier": 5, "champion_accuracy": {}, "successor_accuracy": {"1": 1.0, "6": 0.2},
-        "regressions": {}, "alpha": None, "items": {"1": 13, "6": 500}, "reference": {}, "successor_correct": "1011", "device": "cpu",
+        "regressions": {}, "alpha": None, "items": {"1": 13, "6": 500}, "reference": {}, "champion_gen": None, "successor_correct": "1011", "device": "cpu",
         "dtype": "float32", "scorer": "TrueAnswers"}),
     "verdict (controlled)": (Verdict, {
-        "champion_gen": 1, "promoted": False, "reason": "better than the champion, but not than the control", "p_value": 0.001,
+        "promoted": False, "reason": "better than the champion, but not than the control", "p_value": 0.001,
         "wins": 40, "losses": 3, "gate_levels": [6, 7], "champion_frontier": 5, "successor_frontier": 6,
         "champion_accuracy": {"6": 0.5}, "successor_accuracy": {"6": 0.95}, "regressions": {"2": 0.9}, "alpha": 0.0304, "items": {"6": 500},
-        "reference": {"5": 495}, "successor_correct": "10", "device": "cuda", "dtype": "bfloat16", "scorer": "TrueAnswers",
+        "reference": {"5": 495}, "champion_gen": 1, "successor_correct": "10", "device": "cuda", "dtype": "bfloat16", "scorer": "TrueAnswers",
         "control": {"reason": "no significant gain", "p_value": 0.4, "wins": 3, "losses": 2, "frontier": 6, "accuracy": {"6": 0.94}, "correct": "11"}}),
     "audit (seed)": (SeedAudit, {
         "items": {"1": 13, "6": 500}, "successor_correct": "101", "device": "cpu", "dtype": "float32", "successor_frontier": 5,

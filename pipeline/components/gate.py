@@ -36,9 +36,8 @@ few answers with their champion was refused in a single decision (0.25% at 3), a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from math import pi
-from typing import Any
 
 from pipeline.ml.evaluate import counts, frontier, per_level
 from pipeline.ml.stats import clopper_pearson, discordant, mcnemar_exact
@@ -47,8 +46,11 @@ from tasks import Problem
 CORRECTIONS = ("none", "spending", "fallback")
 
 
-@dataclass
-class Verdict:
+@dataclass(frozen=True)
+class Decision:
+    """What the gate decided and the numbers it decided on; verdict.json records it with the run's own bookkeeping
+    (`pipeline.core.records.Verdict` extends it, so both have one set of fields)."""
+
     promoted: bool
     reason: str
     p_value: float | None
@@ -63,9 +65,6 @@ class Verdict:
     alpha: float | None = None  # the level this decision was tested at (None: the seed, no decision)
     items: dict[int, int] = field(default_factory=dict)  # test items per level
     reference: dict[int, int] = field(default_factory=dict)  # mastered level -> the most items any champion of the run got right there
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def right(items: Sequence[Problem], correct: Sequence[bool]) -> dict[int, int]:
@@ -126,13 +125,13 @@ class Gate:
                 out[lv] = round((reference[lv] - successor.get(lv, 0)) / n[lv], 4)
         return out
 
-    def first(self, items: list[Problem], successor: list[bool]) -> Verdict:
+    def first(self, items: list[Problem], successor: list[bool]) -> Decision:
         """The seed's verdict: there is no champion to beat, so it is promoted and only measured."""
-        return Verdict(True, "the seed is the first champion", None, 0, 0, [], 0, self.frontier(items, successor), {}, per_level(items, successor),
+        return Decision(True, "the seed is the first champion", None, 0, 0, [], 0, self.frontier(items, successor), {}, per_level(items, successor),
                        items=counts(items))
 
     def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float | None = None,
-               earlier: dict[int, int] | None = None) -> Verdict:
+               earlier: dict[int, int] | None = None) -> Decision:
         """Compare per-item correctness of the two models on the same `items`, at level `alpha` (this decision's
         `level` in the run; the gate's alpha when None), holding the mastered levels to the most right answers of the
         champion and the run's `earlier` champions (`most` of their `right` tallies on `items`)."""
@@ -154,4 +153,4 @@ class Gate:
             promoted, reason = True, f"better on levels {levels}: {wins} wins vs {losses} losses, p={p:.2g} < {alpha:.3g}"
         else:
             promoted, reason = False, f"not significantly better on levels {levels}: {wins} wins vs {losses} losses, p={p:.2g} >= {alpha:.3g}"
-        return Verdict(promoted, reason, p, wins, losses, levels, f_c, f_s, acc_c, acc_s, drops, alpha, n, reference)
+        return Decision(promoted, reason, p, wins, losses, levels, f_c, f_s, acc_c, acc_s, drops, alpha, n, reference)

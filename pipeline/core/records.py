@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin,
 
 from omegaconf import DictConfig, OmegaConf
 
+from pipeline.components.gate import Decision
 from pipeline.core.rundir import read_json
 
 T = TypeVar("T", bound="Part")
@@ -464,29 +465,16 @@ class SeedTraining(Record):
 
 # -- stage 10: verify ------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Verdict(Record):
-    """The gate's verdict (`pipeline.components.gate.Verdict`'s fields) with the successor's per-item answers and how
-    they were computed (device, dtype, scorer): the next gate reuses them only when computed the same way."""
+class Verdict(Decision, Record):
+    """The gate's decision (`pipeline.components.gate.Decision`, whose fields it has) with the champion it was taken
+    against, the successor's per-item answers and how they were computed (device, dtype, scorer): the next gate
+    reuses them only when computed the same way."""
 
     stage: ClassVar[str] = "verify"
     file: ClassVar[str] = "verdict.json"
     extras: ClassVar[tuple[str, ...]] = ("control",)  # stage/verify=controlled: the successor against the control
 
-    champion_gen: int | None  # None: the seed's verdict, no champion
-    promoted: bool
-    reason: str
-    p_value: float | None
-    wins: int
-    losses: int
-    gate_levels: list[int]
-    champion_frontier: int
-    successor_frontier: int
-    champion_accuracy: dict[int, float]
-    successor_accuracy: dict[int, float]
-    regressions: dict[int, float] = field(default_factory=dict)
-    alpha: float | None = None  # the level this decision was tested at (None: the seed, no decision)
-    items: dict[int, int] = field(default_factory=dict)  # test items per level
-    reference: dict[int, int] = field(default_factory=dict)
+    champion_gen: int | None = None  # None: the seed's verdict, no champion
     successor_correct: str | None = optional()  # "1"/"0" per test item, levels 1.. in order
     device: str | None = optional()
     dtype: str | None = optional()

@@ -17,10 +17,10 @@ showed on this ladder (their recorded answers). Only this stage (and the seed's 
 it climbs it as far as the two models need: a level past both frontiers by `eval.beyond`, at most the cap (`eval.max_level`)."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
-from pipeline.components.gate import Gate, Verdict
+from pipeline.components.gate import Decision, Gate
 from pipeline.core import records
 from pipeline.core.context import Context
 from pipeline.core.device import precision
@@ -84,7 +84,7 @@ class Verify(Stage):
         items, (champion, successor) = ctx.climb("test", score, self.gate.threshold, self.gate.min_items, models=2)
         return items, (champion, successor)
 
-    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Verdict:
+    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Decision:
         """The verdict on per-item correctness of both models at level `alpha`, the mastered levels held to what the
         run's champions showed (`earlier`): the gate's."""
         return self.gate.decide(items, champion, successor, alpha, earlier)
@@ -96,11 +96,11 @@ class Verify(Stage):
                                         self.gate.threshold, self.gate.min_items)
         return self.record(ctx, self.gate.first(items, successor), successor, None)
 
-    def record(self, ctx: Context, verdict: Verdict, successor: list[bool], champion_gen: int | None,
+    def record(self, ctx: Context, verdict: Decision, successor: list[bool], champion_gen: int | None,
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Write verdict.json with the successor's per-item answers and the device and dtype they were
         computed with (the next gate reuses them only on the same kind of device), and a variant's `extra` fields."""
-        ctx.write(records.Verdict(champion_gen=champion_gen, **verdict.to_dict(), successor_correct=bits(successor), **provenance(ctx),
+        ctx.write(records.Verdict(**asdict(verdict), champion_gen=champion_gen, successor_correct=bits(successor), **provenance(ctx),
                                   details=extra or {}))
         ctx.log({"verify/promoted": int(verdict.promoted), "verify/frontier": verdict.successor_frontier}
                 | ({} if verdict.p_value is None else {"verify/p_value": verdict.p_value}))
@@ -126,7 +126,7 @@ class AlwaysPromote(Verify):
 
     use = MEASURE
 
-    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Verdict:
+    def decide(self, items: list[Problem], champion: list[bool], successor: list[bool], alpha: float, earlier: dict[int, int]) -> Decision:
         verdict = self.gate.decide(items, champion, successor, alpha, earlier)
         return replace(verdict, promoted=True, reason=f"always promoted (stage/verify=always); the gate would have "
                                                       f"{'promoted' if verdict.promoted else 'rejected'} it: {verdict.reason}")
