@@ -38,6 +38,11 @@ def _blank(kind: Any) -> Any:
         return record_json(kind)
     return {list: [], dict: {}}.get(get_origin(kind), kind() if kind in (bool, int, float, str) else None)
 
+#: the tiny preset's sizes as overrides, for a test that runs another preset at them: every stage in seconds, nothing learned
+TINY_SIZES = ("seed_model.levels=2", "seed_model.n_problems=500", "seed_model.max_steps=30", "seed_model.batch_size=32", "seed_model.warmup=50",
+              "seed_model.check_items=10", "recipe.steps=10", "recipe.batch_size=32", "recipe.warmup=2", "eval.max_level=5", "eval.items_per_level=20",
+              "stage.curate.n_problems=200", "stage.verify.gate.min_items=5")
+
 
 def make_cfg(tmp_path: Path, *overrides: str, experiment: str | None = "tiny") -> DictConfig:
     """The real config composed with an experiment preset (`tiny` unless told), paths pointed into `tmp_path`."""

@@ -12,13 +12,10 @@ import pytest
 import tasks
 from pipeline.loop import run_loop
 from pipeline.ml.data import load_rows
-from tests.conftest import make_cfg
+from tests.conftest import TINY_SIZES, make_cfg
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-#: the tiny preset's sizes: enough to run every stage in seconds, not to learn
-TINY = ["seed_model.levels=2", "seed_model.n_problems=500", "seed_model.max_steps=30", "seed_model.batch_size=32", "seed_model.warmup=50", "seed_model.check_items=10",
-        "recipe.steps=10", "recipe.batch_size=32", "recipe.warmup=2", "eval.max_level=5", "eval.items_per_level=20",
-        "stage.curate.n_problems=200", "stage.verify.gate.min_items=5", "loop.max_generations=1", "cache_dir=null"]
+TINY = [*TINY_SIZES, "loop.max_generations=1", "cache_dir=null"]
 
 
 def _extending() -> str:

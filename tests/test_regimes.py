@@ -21,7 +21,7 @@ from pipeline.core.validate import validate
 from pipeline.loop import run_loop, split_threads
 from pipeline.stages.verify import AlwaysPromote, Verify
 from pipeline.tools.regimes import BOOTSTRAP_FROM, band, bootstrap, regime_row, report, series
-from tests.conftest import CONF, make_cfg
+from tests.conftest import CONF, TINY_SIZES, make_cfg
 from tests.test_gate import CHAMPION, correct_up_to, ladder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,9 +216,7 @@ def test_the_command_line_rebuilds_the_report_and_refuses_an_empty_folder(tmp_pa
 
 
 #: the tiny preset's sizes as overrides (a regime preset is the sweep's experiment), a cache of the test's own
-TINY = ("logger=none", "seed_model.levels=2", "seed_model.n_problems=500", "seed_model.max_steps=30", "seed_model.batch_size=32", "seed_model.warmup=50",
-        "seed_model.check_items=10", "recipe.steps=10", "recipe.batch_size=32", "recipe.warmup=2", "eval.max_level=5", "eval.items_per_level=20",
-        "stage.curate.n_problems=200", "stage.verify.gate.min_items=5", "loop.max_generations=2", "'loop.stages=[weaknesses,curate,train,verify]'")
+TINY = ("logger=none", *TINY_SIZES, "loop.max_generations=2", "'loop.stages=[weaknesses,curate,train,verify]'")
 
 
 def _make_regimes(sweep: Path, *variables: str) -> subprocess.CompletedProcess:
