@@ -13,6 +13,8 @@ from pipeline.core.logger import NoLogger
 from pipeline.core.records import TrainRecord, Verdict
 from pipeline.core.rundir import RunDir, write_json
 from pipeline.ml.data import save_rows
+from pipeline.ml.model import build_tokenizer
+from pipeline.ml.pilot import _encode_source
 from pipeline.stages.experiment import pilot_sources
 from pipeline.stages.train import Train
 from tests.conftest import make_cfg, record_json
@@ -56,6 +58,25 @@ def test_balanced_gives_every_promoted_round_with_rows_an_equal_share_whatever_i
     assert [s["weight"] for s in sources] == [0.2, pytest.approx(0.4), pytest.approx(0.4)]
     assert [[Path(p).parent.parent.name for p in s["paths"]] for s in sources[1:]] == [["gen_0"], ["gen_1"]]
     assert [share for _, share in _run_with_rounds(tmp_path / "seed", "balanced", gen=1).earlier()] == [1.0]  # the seed alone
+
+
+def test_per_level_gives_every_level_an_equal_share_whichever_rounds_hold_it(tmp_path):
+    """Round 0 (the seed) holds levels 1 and 2, round 1 levels 2 and 7: three levels, a third each, level 2's rows from both."""
+    cfg = make_cfg(tmp_path, "data=per_level")
+    run = RunDir(tmp_path / "run")
+    for g, levels in enumerate([[1, 1, 1, 1, 2], [2, 7, 7]]):
+        save_rows({"prompt": [f"{g}+{i}=" for i in range(len(levels))], "answer": ["0"] * len(levels), "level": levels},
+                  run.stage_dir(g, "curate") / "data")
+        write_json(run.stage_dir(g, "verify") / "verdict.json", record_json(Verdict, promoted=True))
+    ctx = Context.build(cfg, run, torch.device("cpu"), NoLogger(), gen=2)
+    earlier = [(sorted(rows["prompt"]), sorted(set(rows["level"])), share) for rows, share in ctx.earlier()]
+    assert earlier == [(["0+0=", "0+1=", "0+2=", "0+3="], [1], pytest.approx(1 / 3)), (["0+4=", "1+0="], [2], pytest.approx(1 / 3)),
+                       (["1+1=", "1+2="], [7], pytest.approx(1 / 3))]
+    sources = pilot_sources(ctx, "round", 0.5)  # pilots draw the same groups: every promoted round, filtered to one level
+    assert [(s["level"], s["weight"]) for s in sources] == [(None, 0.5)] + [(level, pytest.approx(0.5 / 3)) for level in (1, 2, 7)]
+    tok = build_tokenizer(ctx.task.alphabet)
+    encoded = [len(_encode_source(tok, s, max_rows=100, seed=0)) for s in sources[1:]]
+    assert encoded == [4, 2, 2]
 
 
 def test_replace_keeps_only_the_latest_promoted_round_with_rows(tmp_path):

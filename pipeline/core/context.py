@@ -134,7 +134,8 @@ class Context:
 
     def earlier(self) -> list[tuple[Dataset, float]]:
         """Earlier training data as training draws it: the `data` policy's groups, each with its share of the earlier part of a batch."""
-        return [(rows, share) for paths, share in self.data.groups(self.rounds()) if (rows := load_joined(paths)) is not None]
+        joined = [(group, load_joined(group.paths)) for group in self.data.groups(self.rounds())]
+        return [(group.rows(rows), group.share) for group, rows in joined if rows is not None]
 
     @property
     def cap(self) -> int | None:

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 import torch
 
 from pipeline.core import plugins
+from pipeline.core.pools import of_level
 from pipeline.core.rundir import read_json
 from pipeline.ml.data import load_joined
 from pipeline.ml.evaluate import correctness, per_level
@@ -27,6 +28,7 @@ from tasks import Problem
 class Source(TypedDict):
     paths: list[str]  # saved datasets (prompt, answer columns), pooled into one source
     weight: float  # its share of every batch
+    level: int | None  # only the rows of this level (`data=per_level`); None: every row
 
 
 class PilotSpec(TypedDict):
@@ -54,6 +56,7 @@ def _encode_source(tokenizer: Any, source: Source, max_rows: int, seed: int) -> 
     rows = load_joined([Path(p) for p in source["paths"]])
     if rows is None:
         return encode(tokenizer, [], [])
+    rows = of_level(rows, source["level"])
     if len(rows) > max_rows:
         rows = rows.select(sorted(random.Random(seed).sample(range(len(rows)), max_rows)))
     return encode(tokenizer, rows["prompt"], rows["answer"])

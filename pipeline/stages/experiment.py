@@ -34,8 +34,9 @@ from pipeline.stages.base import Stage
 
 def pilot_sources(ctx: Context, pilot_round: str, new_share: float) -> list[Source]:
     """As train mixes them: the pilot round gets `new_share` of each batch, the earlier data the rest, in the `data` policy's groups."""
-    return [{"paths": [pilot_round], "weight": new_share}] + [
-        {"paths": [str(p) for p in paths], "weight": (1.0 - new_share) * share} for paths, share in ctx.data.groups(ctx.rounds())]
+    return [{"paths": [pilot_round], "weight": new_share, "level": None}] + [
+        {"paths": [str(p) for p in group.paths], "weight": (1.0 - new_share) * group.share, "level": group.level}
+        for group in ctx.data.groups(ctx.rounds())]
 
 
 class Experiment(Stage):
