@@ -1,6 +1,8 @@
 """Evaluation on a ladder of levels: per-item correctness (by a scorer), per-level accuracy and the frontier."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from transformers import PreTrainedTokenizerFast
 
@@ -22,6 +24,18 @@ def correctness(
 def bits(correct: list[bool]) -> str:
     """Per-item correctness as a compact string, "1" for right and "0" for wrong."""
     return "".join("1" if ok else "0" for ok in correct)
+
+
+def recorded_or(recorded: str, score: Callable[[list[Problem]], list[bool]]) -> Callable[[list[Problem], int], list[bool]]:
+    """Per-item correctness on a ladder's items that start `offset` items in: read off `recorded` (the `bits` of an
+    earlier evaluation of the same ladder) where it covers them, else `score`d. Why: a model's answers on a level do
+    not change between the stages that ask, and greedy evaluation is most of a gate's time."""
+
+    def answer(items: list[Problem], offset: int) -> list[bool]:
+        if len(recorded) >= offset + len(items):
+            return [b == "1" for b in recorded[offset:offset + len(items)]]
+        return score(items)
+    return answer
 
 
 def per_level(items: list[Problem], correct: list[bool]) -> dict[int, float]:

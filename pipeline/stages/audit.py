@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from pipeline.core.records import Audit, Curation, JudgeQuality, SeedAudit, Verd
 from pipeline.core.rundir import read_json
 from pipeline.core.truth import MEASURE
 from pipeline.ml.data import load_rows
-from pipeline.ml.evaluate import bits, counts, per_level
+from pipeline.ml.evaluate import bits, counts, per_level, recorded_or
 from pipeline.ml.model import load
 from pipeline.stages.base import Stage
 from tasks import Problem
@@ -87,15 +88,8 @@ class ShadowAudit(Stage):
         path = ctx.run.stage_dir(gen, self.name) / "audit.json"
         rec = read_json(path) if path.is_file() else {}
         recorded = (rec.get("successor_correct") or "") if all(rec.get(k) == v for k, v in computed(ctx).items()) else ""
-        loaded: list[Any] = []
-
-        def answer(items: list[Problem], offset: int) -> list[bool]:
-            if len(recorded) >= offset + len(items):
-                return [b == "1" for b in recorded[offset:offset + len(items)]]
-            if not loaded:
-                loaded.extend(load(ctx.run.stage_dir(gen, "train") / "model", ctx.device))
-            return ctx.correctness(*loaded, items, MEASURE, TrueAnswers())
-        return answer
+        model = cache(partial(load, ctx.run.stage_dir(gen, "train") / "model", ctx.device))
+        return recorded_or(recorded, lambda items: ctx.correctness(*model(), items, MEASURE, TrueAnswers()))
 
     def _score(self, ctx: Context, model_dir: Path, items: list[Problem]) -> list[bool]:
         """A saved model's true per-item correctness on `items` (counted as measured)."""

@@ -18,6 +18,7 @@ it climbs it as far as the two models need: a level past both frontiers by `eval
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from functools import cache, partial
 from typing import Any
 
 from pipeline.components.gate import Decision, Gate
@@ -26,7 +27,7 @@ from pipeline.core.context import Context
 from pipeline.core.device import precision
 from pipeline.core.rundir import atomic_dir
 from pipeline.core.truth import DECIDE, MEASURE
-from pipeline.ml.evaluate import bits
+from pipeline.ml.evaluate import bits, recorded_or
 from pipeline.ml.fitting import earlier_sources, generation_seed, starting_point, train_recipe
 from pipeline.ml.model import load, save
 from pipeline.stages.base import Stage
@@ -66,20 +67,13 @@ class Verify(Stage):
         per-item correctness of the champion (its recorded answers where they cover a level and were computed the same
         way) and of the successor."""
         recorded = ctx.read(records.Verdict, gen=ctx.champion_gen)
-        bits = (recorded.successor_correct or "") if recorded.computed() == provenance(ctx) else ""
-        models: dict[str, Any] = {}
-
-        def model(name: str, folder: Any) -> Any:
-            if name not in models:
-                models[name] = load(folder, ctx.device)
-            return models[name]
+        # the champion's own ladder, where it holds a level and was computed the same way (device, dtype, scorer)
+        champion_bits = (recorded.successor_correct or "") if recorded.computed() == provenance(ctx) else ""
+        champion_model, successor_model = (cache(partial(load, folder, ctx.device)) for folder in (ctx.champion_dir, ctx.out("train") / "model"))
+        champion = recorded_or(champion_bits, lambda items: ctx.correctness(*champion_model(), items, self.use))
 
         def score(items: list[Problem], offset: int) -> list[list[bool]]:
-            if len(bits) >= offset + len(items):  # the champion's own ladder held this level: its answers, not a new evaluation
-                champion = [b == "1" for b in bits[offset:offset + len(items)]]
-            else:  # past its ladder, or recorded on another device, dtype or scorer: evaluate it
-                champion = ctx.correctness(*model("champion", ctx.champion_dir), items, self.use)
-            return [champion, ctx.correctness(*model("successor", ctx.out("train") / "model"), items, self.use)]
+            return [champion(items, offset), ctx.correctness(*successor_model(), items, self.use)]
 
         items, (champion, successor) = ctx.climb("test", score, self.gate.threshold, self.gate.min_items, models=2)
         return items, (champion, successor)
