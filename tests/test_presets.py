@@ -1,4 +1,4 @@
-"""The default round's levels, the GPU preset at reduced size on the CPU, the 10-digit adder check, and the judge table's arithmetic."""
+"""The default round's levels, the GPU and reach presets at reduced size on the CPU, the 10-digit adder check, and the judge table's arithmetic."""
 from __future__ import annotations
 
 import json
@@ -14,6 +14,7 @@ from pipeline.loop import run_loop
 from pipeline.ml.data import load_rows
 from pipeline.ml.model import load
 from pipeline.ml.sampling import greedy
+from pipeline.stages.train import UntilLearned
 from pipeline.tools.adder_check import carry_failures, champion_dir, long_carries, uniform_accuracy
 from pipeline.tools.judge_table import compare, recorded, score
 from tasks.addition import ReversedAddition
@@ -158,3 +159,27 @@ def test_the_long_carry_check_names_the_sums_a_model_gets_wrong(adder):
     n, wrong = carry_failures(model, tok, digits=3)
     assert n == len(long_carries(3)) == 10 and len(wrong) >= 8
     assert any(w.startswith("999 + 1 = 1,000: answered ") for w in wrong)
+
+
+def test_the_reach_preset_labels_past_the_frontier_to_twice_it_and_replays_each_level_apart(tmp_path, monkeypatch):
+    """One generation of `experiment=reach` at reduced size: the round holds levels f+1..2f of the frontier the
+    weaknesses stage measured (at least two levels, under the cap), and training draws the earlier data (the seed's
+    levels 1 and 2) one level a group, an equal share each."""
+    handed: list[tuple[set[int], float]] = []
+    fit = UntilLearned.fit
+
+    def spy(self, ctx, model, tok, sources, recipe, new):
+        for encoded, weight in sources:
+            prompts = [text.replace(" ", "").split("=")[0] for text in tok.batch_decode(encoded.input_ids, skip_special_tokens=True)]
+            handed.append(({max(map(len, p.split("+"))) for p in prompts}, weight))
+        return fit(self, ctx, model, tok, sources, recipe, new)
+
+    monkeypatch.setattr(UntilLearned, "fit", spy)
+    cfg = make_cfg(tmp_path, "experiment=reach", *SMALL, "eval.max_level=8", experiment=None)
+    summary = run_loop(cfg, tmp_path / "run")
+    assert cfg.name == "reach" and len(summary["generations"]) == 1
+    run = tmp_path / "run" / "gen_1"
+    f = json.loads((run / "weaknesses" / "weaknesses.json").read_text())["frontier"]
+    asked = json.loads((run / "curate" / "curation.json").read_text())["levels"]
+    assert asked == list(range(f + 1, min(max(2 * f, f + 2), 8) + 1))
+    assert handed[0][1] == 0.5 and handed[1:] == [({1}, 0.25), ({2}, 0.25)]
