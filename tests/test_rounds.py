@@ -26,4 +26,13 @@ def test_a_span_grows_with_the_frontier_and_a_bad_one_is_refused():
     with pytest.raises(ValueError):
         Span(factor=0.5)
     with pytest.raises(ValueError):
+        Span(min_width=3, max_width=2)
+
+
+def test_a_span_with_a_max_width_stops_growing_once_twice_the_frontier_is_wider():
+    span = Span(max_width=12)
+    assert span.levels(5, None) == [6, 7, 8, 9, 10]  # narrower than the limit: the plain span
+    assert span.levels(20, None) == list(range(21, 33))  # 21..40 limited to twelve levels
+    assert span.levels(20, 25) == list(range(21, 26))  # and still clipped to the cap
+    with pytest.raises(ValueError):
         Offsets(())

@@ -42,15 +42,19 @@ class Offsets(Round):
 
 class Span(Round):
     """Every level from frontier + `start` to `factor` x frontier (`round=span`: f+1..2f), at least `min_width` levels
-    from the first: from a frontier of 5, levels 6..10; of 12, 13..24. Problems of up to twice the frontier have halves
-    the champion masters, which a decomposing labeler asks for."""
+    from the first and at most `max_width` (None: no limit): from a frontier of 5, levels 6..10; of 12, 13..24. Problems
+    of up to twice the frontier have halves the champion masters, which a decomposing labeler asks for; `max_width`
+    bounds how much one generation has to learn, and so its cost, once the frontier is large."""
 
-    def __init__(self, start: int = 1, factor: float = 2.0, min_width: int = 2) -> None:
-        if start < 0 or factor < 1 or min_width < 1:
-            raise ValueError(f"a span needs start >= 0, factor >= 1 and min_width >= 1 (got {start}, {factor}, {min_width})")
-        self.start, self.factor, self.min_width = start, factor, min_width
+    def __init__(self, start: int = 1, factor: float = 2.0, min_width: int = 2, max_width: int | None = None) -> None:
+        if start < 0 or factor < 1 or min_width < 1 or (max_width is not None and max_width < min_width):
+            raise ValueError(f"a span needs start >= 0, factor >= 1, min_width >= 1 and max_width (when set) >= min_width "
+                             f"(got {start}, {factor}, {min_width}, {max_width})")
+        self.start, self.factor, self.min_width, self.max_width = start, factor, min_width, max_width
 
     def levels(self, frontier: int, cap: int | None) -> list[int]:
         first = frontier + self.start
         last = max(int(self.factor * frontier), first + self.min_width - 1)
+        if self.max_width is not None:
+            last = min(last, first + self.max_width - 1)
         return self.clip(list(range(first, last + 1)), cap)
