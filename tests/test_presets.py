@@ -163,8 +163,8 @@ def test_the_long_carry_check_names_the_sums_a_model_gets_wrong(adder):
 
 def test_the_reach_preset_labels_past_the_frontier_to_twice_it_and_replays_each_level_apart(tmp_path, monkeypatch):
     """One generation of `experiment=reach` at reduced size: the round holds levels f+1..2f of the frontier the
-    weaknesses stage measured (at least two levels, under the cap), and training draws the earlier data (the seed's
-    levels 1 and 2) one level a group, an equal share each."""
+    weaknesses stage measured (at least two levels, under the cap, at most twelve), and training draws the earlier data
+    (the seed's levels 1 and 2) one level a group, an equal share each."""
     handed: list[tuple[set[int], float]] = []
     fit = UntilLearned.fit
 
@@ -183,3 +183,4 @@ def test_the_reach_preset_labels_past_the_frontier_to_twice_it_and_replays_each_
     asked = json.loads((run / "curate" / "curation.json").read_text())["levels"]
     assert asked == list(range(f + 1, min(max(2 * f, f + 2), 8) + 1))
     assert handed[0][1] == 0.5 and handed[1:] == [({1}, 0.25), ({2}, 0.25)]
+    assert plugins.instantiate(cfg.round, plugins.PROJECT).levels(20, None) == list(range(21, 33))  # 21..40 held to twelve
