@@ -27,6 +27,8 @@ def test_a_span_grows_with_the_frontier_and_a_bad_one_is_refused():
         Span(factor=0.5)
     with pytest.raises(ValueError):
         Span(min_width=3, max_width=2)
+    with pytest.raises(ValueError):
+        Offsets(())
 
 
 def test_a_span_with_a_max_width_stops_growing_once_twice_the_frontier_is_wider():
@@ -34,5 +36,3 @@ def test_a_span_with_a_max_width_stops_growing_once_twice_the_frontier_is_wider(
     assert span.levels(5, None) == [6, 7, 8, 9, 10]  # narrower than the limit: the plain span
     assert span.levels(20, None) == list(range(21, 33))  # 21..40 limited to twelve levels
     assert span.levels(20, 25) == list(range(21, 26))  # and still clipped to the cap
-    with pytest.raises(ValueError):
-        Offsets(())
