@@ -70,7 +70,7 @@ def check_resume(cfg: DictConfig, run: RunDir) -> bool:
         if current.startswith(recorded):
             raise ConfigError(f"{saved} is truncated (a torn write); if this run was started with this config, delete that file and resume")
         try:
-            old, new = _flat(OmegaConf.create(recorded)), _flat(OmegaConf.create(current))
+            old, new = flat(OmegaConf.create(recorded)), flat(OmegaConf.create(current))
         except OmegaConfBaseException as err:
             raise ConfigError(f"{saved} is unreadable ({str(err).splitlines()[0]}); this run cannot be resumed safely") from None
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -87,9 +87,9 @@ def check_resume(cfg: DictConfig, run: RunDir) -> bool:
     return True
 
 
-def _flat(cfg: Any, prefix: str = "") -> dict[str, Any]:
+def flat(cfg: Any, prefix: str = "") -> dict[str, Any]:
     if OmegaConf.is_dict(cfg):
-        return {k: v for key, sub in cfg.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+        return {k: v for key, sub in cfg.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
     return {prefix.rstrip("."): cfg}
 
 

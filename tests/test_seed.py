@@ -4,7 +4,6 @@ The dev checks' accuracies are scripted (a tiny model trains for real, but what 
 these tests pin down which step each decision is taken at."""
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -71,7 +70,7 @@ def test_a_regimes_sweep_and_make_loop_share_a_seed_and_only_what_shapes_it_chan
     """The seed cache key: `make loop`'s default and every `make regimes` run on the same seed find one seed model
     (the sweep's ladder, stages and safeguards do not shape it); the seed, its levels or the model make another."""
     def key(*overrides: str) -> str:
-        return pipeline.stages.seed.seed_key(SimpleNamespace(cfg=make_cfg(tmp_path, *overrides, experiment=None)))
+        return pipeline.stages.seed.seed_key(make_cfg(tmp_path, *overrides, experiment=None))
 
     default = key()
     sweep = ("loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=3", "eval.max_level=8")

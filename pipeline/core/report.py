@@ -15,7 +15,7 @@ from pipeline.core.approve import APPROVAL  # noqa: E402
 from pipeline.core.context import Context  # noqa: E402
 from pipeline.core.knowledge import describe, ledger  # noqa: E402
 from pipeline.core.records import Audit, Curation, Interpretation, Outcome, SeedAudit, Selected, Verdict  # noqa: E402
-from pipeline.core.rundir import LEDGER, read_json, write_json, write_text  # noqa: E402
+from pipeline.core.rundir import FORK, LEDGER, read_json, write_json, write_text  # noqa: E402
 from pipeline.core.truth import total  # noqa: E402
 from pipeline.ml.evaluate import frontier  # noqa: E402
 
@@ -156,6 +156,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         # decisions where the shadow audit's ground-truth gate, on its own items, decided otherwise than the gate
         "audit_disagreed": outcomes.count("false promotion") + outcomes.count("false rejection"),
         "gate_decisions": sum(o not in (None, "no successor") for o in outcomes),
+        "forked": read_json(ctx.run.root / FORK) if (ctx.run.root / FORK).is_file() else None,  # pipeline.tools.fork's record
         "generations": records,
     }
     write_json(ctx.run.root / "summary.json", summary)
@@ -169,6 +170,7 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
         "",
         f"Task knowledge: {describe(summary['knowledge'])}.",
         "",
+        *_fork_lines(summary["forked"]),
         _gate_rule(ctx),
         "",
         "![per-level accuracy](accuracy.png)",
@@ -205,6 +207,15 @@ def write_report(ctx: Context, records: list[dict[str, Any]], seed_frontier: int
     lines += ["", *per_level_lines(seed_acc, records, gate.threshold, gate.min_items, seed_items)]
     write_text(ctx.run.root / "report.md", "\n".join(lines) + "\n")
     return summary
+
+
+def _fork_lines(forked: dict[str, Any] | None) -> list[str]:
+    """What a forked run shares with its parent: its first generations were made with the parent's settings."""
+    if forked is None:
+        return []
+    changed = " ".join(f"`{o}`" for o in forked["overrides"]) or "no overrides"
+    return [f"Forked from `{forked['parent']}` after generation {forked['generation']} (made with the parent's settings), "
+            f"then run with {changed}.", ""]
 
 
 def _gate_rule(ctx: Context) -> str:

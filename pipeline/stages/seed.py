@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from pipeline.components.scorers import TrueAnswers
@@ -52,12 +52,16 @@ def _copy(src: Path, dest: Path) -> None:
     (shutil.copytree if src.is_dir() else shutil.copy)(src, dest)
 
 
-def seed_key(ctx: Context) -> str:
-    """A short hash of every setting that changes the seed model."""
-    cfg = ctx.cfg
+def seed_shape(cfg: DictConfig) -> dict[str, Any]:
+    """Every setting that changes the seed model (and so generation 0), resolved."""
     shape = OmegaConf.to_container(OmegaConf.create({"task": cfg.task, "model": cfg.model, "seed_model": cfg.seed_model, "splits": cfg.splits}), resolve=True)
     shape["seed"], shape["schedule"] = cfg.seed, SCHEDULE
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
+    return shape
+
+
+def seed_key(cfg: DictConfig) -> str:
+    """A short hash of `seed_shape`: the seed cache's key."""
+    return hashlib.sha256(json.dumps(seed_shape(cfg), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def train_seed(ctx: Context, console: Console) -> SeedTraining:
@@ -107,7 +111,7 @@ def _count_cached(ctx: Context) -> None:
 def make_seed(ctx: Context, console: Console, verify: Gate) -> dict[str, Any]:
     """Train (or copy from the cache) the seed model into gen_0/ and score it on the test ladder;
     a run training the same seed meanwhile is waited for."""
-    key = seed_key(ctx)
+    key = seed_key(ctx.cfg)
     ctx.truth.at(0, SEED)
     with claim(ctx.cfg.cache_dir, key, console.print) as entry:
         if entry.ready:
