@@ -39,7 +39,10 @@ def test_a_fork_shares_the_parents_first_generations_and_goes_on_with_its_overri
     root, overrides = parent
     parent_events = (root / "events.jsonl").read_text()
     child = tmp_path / "child"
+    (root / "judge" / "peers-k").mkdir(parents=True, exist_ok=True)  # what a judge built, under its key
+    (root / "judge" / "peers-k" / "peer-0").write_text("weights")
     fork(root, 1, child, ["loop.stages=[weaknesses,curate,train,verify]", "loop.max_generations=3"])
+    assert (child / "judge" / "peers-k" / "peer-0").read_text() == "weights"
     assert sorted(p.name for p in child.glob("gen_*")) == ["gen_0", "gen_1"]
     assert (root / "gen_2").is_dir() and (root / "events.jsonl").read_text() == parent_events  # the parent is left as it was
     events = _lines(child / "events.jsonl")

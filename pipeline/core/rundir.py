@@ -23,6 +23,7 @@ from typing import IO, Any
 DONE = "DONE.json"
 LEDGER = "human_labels.json"  # in every stage folder: the ground-truth labels the stage read (pipeline.core.truth)
 LOCK = ".lock"
+JUDGE = "judge"  # where judges keep what they build (committee members, peers, a verifier), keyed by what shaped it
 FORK = "fork.json"  # in a run forked from another (pipeline.tools.fork): the parent, the generation, the overrides
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.components.judges import Judge, JudgeInput
 from pipeline.components.labelers import Labeler
 from pipeline.core.context import Context
+from pipeline.core.rundir import JUDGE
 from pipeline.core.truth import DECIDE
 from pipeline.ml.sampling import generate
 from tasks import Problem
@@ -26,7 +27,7 @@ def fresh_problems(ctx: Context, levels: list[int], n: int, rng_name: str) -> li
 
 def judge_input(ctx: Context, prompts: list[str], labels: list[str], model: Any, tok: Any, seed: int) -> JudgeInput:
     """What a judge may see in this run: no true answer, the trusted earlier data, and the run's `judge/` folder."""
-    return JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed, earlier=ctx.pool(), workdir=ctx.run.root / "judge")
+    return JudgeInput(ctx.task, prompts, labels, model, tok, seed=seed, earlier=ctx.pool(), workdir=ctx.run.root / JUDGE)
 
 
 def self_label(ctx: Context, judge: Judge, labeler: Labeler, model: Any, tok: Any, problems: list[Problem], temperature: float,

@@ -5,7 +5,8 @@
 
 Changing one stage and running it again from where a run stood answers "what would this stage have done here?" without
 paying for the generations before it again. The new folder holds copies of generations 0..K (their stage outputs and
-done markers, so the loop skips them), the event log and metrics up to the end of generation K, the parent's overrides
+done markers, so the loop skips them), what its judges built (`judge/`: peers, committees, verifiers, each
+keyed by what shaped it), the event log and metrics up to the end of generation K, the parent's overrides
 followed by the new ones (a new value replaces the parent's for the same key) in `.hydra/overrides.yaml`, the config
 they compose in `run_config.yaml`, and `fork.json` (the parent, K, the overrides), which `summary.json` and `report.md`
 repeat. Generations 0..K were made with the parent's settings, so an override that would have changed the seed (the
@@ -29,7 +30,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.core.rundir import FORK, LOCK, RunDir, read_lines, write_json, write_text
+from pipeline.core.rundir import FORK, JUDGE, LOCK, RunDir, read_lines, write_json, write_text
 from pipeline.core.validate import ConfigError, validate
 from pipeline.loop import flat
 from pipeline.stages.seed import seed_shape
@@ -123,6 +124,8 @@ def fork(parent: Path, k: int, into: Path, changes: list[str]) -> dict[str, Any]
     try:
         for gen in range(k + 1):
             shutil.copytree(run.root / f"gen_{gen}", into / f"gen_{gen}", dirs_exist_ok=False)
+        if (run.root / JUDGE).is_dir():  # what judges built, each under a key of what shaped it: a fork reuses what still fits
+            shutil.copytree(run.root / JUDGE, into / JUDGE)
         write_text(into / "events.jsonl", "".join(json.dumps(e) + "\n" for e in _events_through(parent, k)))
         metrics, _ = read_lines(parent / "metrics.jsonl")
         write_text(into / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics if m.get("gen/step", 0) <= k))
