@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--generation", type=int, required=True, help="the last generation the fork shares (0: the seed)")
     parser.add_argument("--into", type=Path, required=True, help="the new run folder")
     parser.add_argument("overrides", nargs="*", help="config overrides for the generations after it, as for pipeline.loop")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()  # overrides after the options, as the README writes them
     try:
         fork(args.run, args.generation, args.into, args.overrides)
     except (ConfigError, OSError) as err:
