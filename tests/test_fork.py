@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 
 from pipeline.core.validate import ConfigError
 from pipeline.loop import run_loop
-from pipeline.tools.fork import compose_config, fork, merge
+from pipeline.core.compose import compose_config
+from pipeline.tools.fork import fork, merge
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,18 +25,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from pipeline.core.compose import compose_config
 from pipeline.core.rundir import FORK, JUDGE, LOCK, RunDir, read_lines, write_json, write_text
 from pipeline.core.validate import ConfigError, validate
 from pipeline.loop import flat
 from pipeline.stages.seed import seed_shape
-
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
-
 
 def _key(override: str) -> str:
     """The config key an override sets (`+a.b=1`, `~a.b`, `judge=oracle` -> `a.b`, `a.b`, `judge`)."""
@@ -47,18 +43,6 @@ def merge(parent: list[str], changes: list[str]) -> list[str]:
     """The parent's overrides with each key the changes set dropped, then the changes, in order."""
     changed = {_key(o) for o in changes}
     return [o for o in parent if _key(o) not in changed] + list(changes)
-
-
-def compose_config(overrides: list[str]) -> DictConfig:
-    """The config `python -m pipeline.loop <overrides>` would run with."""
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-            return compose("config", overrides=overrides)
-    except Exception as err:  # Hydra's composition errors have no common base: one line, whatever it was
-        raise ConfigError(f"the overrides do not compose: {str(err).splitlines()[0]}") from None
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def _finished(run: RunDir, k: int) -> bool:

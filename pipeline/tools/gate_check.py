@@ -31,18 +31,15 @@ from __future__ import annotations
 import argparse
 import random
 from collections.abc import Callable
-from pathlib import Path
-
-from hydra import compose, initialize_config_dir
 
 from pipeline.components.gate import Gate, most, right
 from pipeline.core import plugins
+from pipeline.core.compose import compose_config
 from pipeline.ml.evaluate import counts, frontier, per_level
 from pipeline.ml.splits import Splits
 from pipeline.ml.stats import discordant, mcnemar_exact
 from tasks import Problem
 
-CONF = str(Path(__file__).resolve().parents[2] / "conf")
 PER_CHAMPION_TOLERANCE = 0.02  # a smaller drop of a mastered level the per-champion rule does not test
 PROFILE = {1: 0.99, 2: 0.99, 3: 0.99, 4: 0.99, 5: 0.99, 6: 0.99, 7: 0.85, 8: 0.3, 9: 0.05, 10: 0.0}
 #: a rule's answer on one decision: (promoted, p-value, refused for a mastered level)
@@ -174,8 +171,7 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. eval.items_per_level=200 task=reverse")
     args = parser.parse_args()
-    with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("config", overrides=args.overrides)
+    cfg = compose_config(args.overrides)
     gate = plugins.instantiate(cfg.stage.verify.gate, plugins.allowed(cfg))
     task = plugins.instantiate(cfg.task, plugins.allowed(cfg))
     top = min(max(PROFILE), cfg.eval.max_level or max(PROFILE))  # the champion's profile, at most the cap
